@@ -1,0 +1,1 @@
+// The `Firmware` module: see DESIGN.md (Modules) for what it owns and what it may depend on.

@@ -1,0 +1,1 @@
+// The `UAPI` module: see DESIGN.md (Modules) for what it owns and what it may depend on.
