@@ -12,7 +12,7 @@ let package = Package(
     name: "TSMKit",
     platforms: [.macOS(.v14)],
     products: [
-        .library(name: "TSMKit", targets: ["UAPI", "PCI", "TDISP", "Device", "Firmware", "Kernel", "VMM", "Guest"]),
+        .library(name: "TSMKit", targets: ["Wire", "UAPI", "PCI", "TDISP", "Device", "Firmware", "Kernel", "KernelScript", "VMM", "Guest"]),
         .executable(name: "tsmctl", targets: ["tsmctl"]),
     ],
     dependencies: [
@@ -57,6 +57,15 @@ let package = Package(
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
             swiftSettings: strict),
+        // The JSON Lines step language of `tsmctl script` (docs/script-format.md), run against a
+        // fresh simulated kernel; the conformance suite is written in it.
+        .target(
+            name: "KernelScript",
+            dependencies: [
+                "Kernel", "UAPI", "PCI", "Device", "Wire",
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
+            swiftSettings: strict),
         .target(
             name: "VMM",
             dependencies: [
@@ -76,7 +85,7 @@ let package = Package(
         .executableTarget(
             name: "tsmctl",
             dependencies: [
-                "UAPI", "PCI", "TDISP", "Device", "Firmware", "Kernel", "VMM", "Guest", "Wire",
+                "UAPI", "PCI", "TDISP", "Device", "Firmware", "Kernel", "KernelScript", "VMM", "Guest", "Wire",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "Logging", package: "swift-log"),
@@ -89,7 +98,10 @@ let package = Package(
         .testTarget(name: "TDISPTests", dependencies: ["TDISP", "Wire"], swiftSettings: strict),
         .testTarget(name: "DeviceTests", dependencies: ["Device", "PCI", "TDISP", "Wire"], swiftSettings: strict),
         .testTarget(name: "KernelTests", dependencies: ["Kernel", "UAPI", "PCI", "Device", "Wire"], swiftSettings: strict),
-        .testTarget(name: "ConformanceTests", dependencies: ["Kernel", "UAPI"], swiftSettings: strict),
+        .testTarget(name: "ConformanceTests", dependencies: ["KernelScript", "Kernel", "UAPI"], swiftSettings: strict),
+        .testTarget(name: "FirmwareTests", dependencies: ["Firmware", "Device", "TDISP", "Wire"], swiftSettings: strict),
+        .testTarget(name: "VMMTests", dependencies: ["VMM", "UAPI", "Kernel"], swiftSettings: strict),
+        .testTarget(name: "GuestTests", dependencies: ["Guest", "Device", "TDISP", "Wire"], swiftSettings: strict),
         .testTarget(name: "TsmctlTests", dependencies: ["tsmctl"], swiftSettings: strict),
     ]
 )

@@ -1,0 +1,1 @@
+// The `KernelScript` module: the `tsmctl script` step language (docs/script-format.md).
