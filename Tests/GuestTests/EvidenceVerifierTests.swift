@@ -270,6 +270,25 @@ struct MeasurementVerificationTests {
         #expect(measurements.spdmVersion == 0x12)
     }
 
+    @Test("the one-object report (VCA ‖ GET_MEASUREMENTS ‖ MEASUREMENTS) verifies; a cut or tampered one does not")
+    func report() async throws {
+        let fixture = try EvidenceFixture()
+        let chain = try await fixture.verifier.verifyCertificateChain(fixture.identity.spdmCertificateChain)
+        let vca: [UInt8] = [0x10, 0x84, 0x00, 0x00]
+        let signed = try fixture.identity.signMeasurements(requesterNonce: fixture.nonce, vcaTranscript: vca)
+        #expect(signed.report == vca + signed.request + signed.response)
+        let accepted = try fixture.verifier.verifyMeasurements(report: signed.report, vcaLength: 4, expectedNonce: fixture.nonce, chain: chain)
+        #expect(accepted.blocks.count == 6)
+        #expect(throws: EvidenceError(.malformed, "")) {
+            try fixture.verifier.verifyMeasurements(report: Array(signed.report.prefix(40)), vcaLength: 4, chain: chain)
+        }
+        var tampered = signed.report
+        tampered[1] ^= 0x01  // inside the VCA
+        #expect(throws: EvidenceError(.signatureInvalid, "")) {
+            try fixture.verifier.verifyMeasurements(report: tampered, vcaLength: 4, chain: chain)
+        }
+    }
+
     @Test("with a VCA transcript signed in, the verifier must be given the same VCA")
     func vcaTranscript() async throws {
         let fixture = try EvidenceFixture()

@@ -55,6 +55,12 @@ public struct SignedMeasurements: Hashable, Sendable {
     /// The VCA messages that open L1 (empty in TSMKit today, EMU-ID-4).
     public let vcaTranscript: [UInt8]
 
+    /// The measurements as one evidence object, libspdm's "standard all-measurements report"
+    /// (libspdm doc/standard_measurement_report.md): `vcaTranscript` ‖ GET_MEASUREMENTS ‖
+    /// MEASUREMENTS (signature included). This is what a TSM hands the guest as "the
+    /// measurements" and digests for it; the guest splits it with the VCA length it knows.
+    public var report: [UInt8] { vcaTranscript + request + response }
+
     /// The response without its Signature.
     public var responseWithoutSignature: [UInt8] { Array(response.dropLast(Self.signatureSize)) }
     /// The Signature field (96 bytes).

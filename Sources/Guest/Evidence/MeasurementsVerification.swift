@@ -74,6 +74,26 @@ extension EvidenceVerifier {
             publicKey: chain.leafPublicKey)
     }
 
+    /// Verifies a measurements report as one object — VCA ‖ GET_MEASUREMENTS (37 bytes) ‖
+    /// MEASUREMENTS, libspdm's "standard all-measurements report" — whose first `vcaLength`
+    /// bytes are the VCA messages (0 in TSMKit today, EMU-ID-4).
+    ///
+    /// Throws ``EvidenceError/Code/malformed`` when the report is shorter than `vcaLength` + 37,
+    /// then as ``verifyMeasurements(request:response:vcaTranscript:expectedNonce:measurementHashSize:chain:)``.
+    public func verifyMeasurements(
+        report: [UInt8], vcaLength: Int = 0, expectedNonce: [UInt8]? = nil,
+        measurementHashSize: Int = 48, chain: VerifiedCertificateChain
+    ) throws(EvidenceError) -> VerifiedMeasurements {
+        let requestEnd = vcaLength + 37
+        guard vcaLength >= 0, report.count >= requestEnd else {
+            throw EvidenceError(.malformed, "measurements: a report of \(report.count) bytes cannot hold \(vcaLength) VCA bytes and a 37-byte GET_MEASUREMENTS")
+        }
+        return try verifyMeasurements(
+            request: Array(report[vcaLength..<requestEnd]), response: Array(report[requestEnd...]),
+            vcaTranscript: Array(report[..<vcaLength]), expectedNonce: expectedNonce,
+            measurementHashSize: measurementHashSize, chain: chain)
+    }
+
     /// The check of ``verifyMeasurements(request:response:vcaTranscript:expectedNonce:measurementHashSize:chain:)``
     /// with a bare public key.
     public static func verifyMeasurements(
