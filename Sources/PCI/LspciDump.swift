@@ -199,7 +199,9 @@ extension LspciDump {
 
         /// Picks the sizes out of `Region N: … [size=S]` and `Expansion ROM at … [size=S]`, and
         /// follows which capability the text is in.
-        static func readText(_ text: String, lineNumber: Int, into device: inout Pending) throws(PCIDumpError) {
+        static func readText(_ line: String, lineNumber: Int, into device: inout Pending) throws(PCIDumpError) {
+            // lspci marks resources it read from the kernel rather than the device "[virtual] ".
+            let text = line.hasPrefix("[virtual] ") ? String(line.dropFirst("[virtual] ".count)) : line
             if text.hasPrefix("Capabilities:") {
                 device.seenCapabilities = true
                 device.inSRIOV = text.contains("Single Root I/O Virtualization") || text.contains("SR-IOV")
