@@ -128,17 +128,21 @@ public struct PCITopology: Sendable, Hashable {
         }
     }
 
-    /// Builds a topology from physical functions, adding VFs to each PF with SR-IOV.
+    /// Builds a topology from functions, adding VFs to each PF with SR-IOV.
+    ///
     /// Functions given with a ``PCIFunction/Role/virtual(physicalFunction:index:)`` role are kept
-    /// as given. - Throws: ``TopologyError``.
+    /// as given, and their PF gets no generated VFs; so `PCITopology(functions: other.functions)`
+    /// rebuilds `other` (add or drop functions in between to model hot-plug).
+    /// - Throws: ``TopologyError``.
     public init(functions physical: [PCIFunction], vfs: VFCount = .total) throws(TopologyError) {
         var byBDF: [BDF: PCIFunction] = [:]
         for function in physical {
             guard byBDF[function.bdf] == nil else { throw .duplicateFunction(function.bdf) }
             byBDF[function.bdf] = function
         }
+        let pfsWithGivenVFs = Set(physical.compactMap(\.physicalFunction))
         for pf in physical.sorted(by: { $0.bdf < $1.bdf }) where !pf.isVirtual {
-            guard let sriov = pf.sriov else { continue }
+            guard let sriov = pf.sriov, !pfsWithGivenVFs.contains(pf.bdf) else { continue }
             for vf in try Self.virtualFunctions(of: pf, sriov: sriov, count: vfs) {
                 guard byBDF[vf.bdf] == nil else {
                     throw .vfRoutingIDCollision(pf: pf.bdf, vf: vf.vfIndex ?? 0, bdf: vf.bdf)

@@ -4,6 +4,19 @@ import Testing
 
 @Suite("BDF")
 struct BDFTests {
+    @Test func rebuildFromFunctions() throws {
+        let pf = try #require(BDF("e1:00.0"))
+        let topology = try PCITopology(lspci: Fixtures.teeIO)
+        let rebuilt = try PCITopology(functions: topology.functions)
+        #expect(rebuilt == topology)
+        // Dropping VF 4 keeps it dropped (no VFs are generated for a PF whose VFs are given).
+        let fewer = try PCITopology(functions: topology.functions.filter { $0.vfIndex != 4 })
+        #expect(fewer.virtualFunctions(of: pf).map(\.vfIndex) == [1, 2, 3])
+        #expect(throws: TopologyError.duplicateFunction(pf)) {
+            try PCITopology(functions: topology.functions + [topology.functions[0]])
+        }
+    }
+
     @Test(arguments: [
         ("0000:e1:00.0", UInt32(0), UInt8(0xe1), UInt8(0), UInt8(0)),
         ("e1:04.3", 0, 0xe1, 4, 3),
