@@ -304,3 +304,55 @@ public struct PCITopology: Sendable, Hashable {
         return result
     }
 }
+
+/// A register block inside a BAR: where the MSI-X table or PBA of a function lies.
+public struct BARRegion: Hashable, Sendable {
+    /// The BAR (BIR) holding the block.
+    public let barIndex: Int
+    /// Byte offset of the block inside the BAR.
+    public let offset: UInt64
+    /// Bus address of the block: BAR address + offset.
+    public let address: UInt64
+    /// Length of the block in bytes.
+    public let length: UInt64
+}
+
+extension PCIFunction {
+    /// The MSI-X vector table: BAR `tableBIR`, offset `tableOffset`, 16 bytes per vector. Nil
+    /// without MSI-X, when that BAR is not implemented, or when the block wraps the address space.
+    public var msixTable: BARRegion? {
+        guard let msix else { return nil }
+        return region(bir: msix.tableBIR, offset: msix.tableOffset, length: msix.tableByteCount)
+    }
+
+    /// The MSI-X Pending Bit Array: BAR `pbaBIR`, offset `pbaOffset`, one bit per vector in whole
+    /// QWORDs. Nil as for ``msixTable``.
+    public var msixPBA: BARRegion? {
+        guard let msix else { return nil }
+        return region(bir: msix.pbaBIR, offset: msix.pbaOffset, length: msix.pbaByteCount)
+    }
+
+    private func region(bir: UInt8, offset: UInt32, length: Int) -> BARRegion? {
+        guard let bar = bar(Int(bir)) else { return nil }
+        let (address, overflow) = bar.address.addingReportingOverflow(UInt64(offset))
+        guard !overflow else { return nil }
+        return BARRegion(barIndex: bar.index, offset: UInt64(offset), address: address, length: UInt64(length))
+    }
+}
+
+extension ConfigSpace {
+    /// The byte at `offset`; nil outside the image.
+    public func byte(at offset: Int) -> UInt8? {
+        Space(bytes: bytes).fits(offset, 1) ? Space(bytes: bytes).u8(offset) : nil
+    }
+
+    /// The little-endian 16-bit register at `offset`; nil when it does not lie inside the image.
+    public func word(at offset: Int) -> UInt16? {
+        Space(bytes: bytes).fits(offset, 2) ? Space(bytes: bytes).u16(offset) : nil
+    }
+
+    /// The little-endian 32-bit register at `offset`; nil when it does not lie inside the image.
+    public func dword(at offset: Int) -> UInt32? {
+        Space(bytes: bytes).fits(offset, 4) ? Space(bytes: bytes).u32(offset) : nil
+    }
+}

@@ -169,3 +169,30 @@ struct HeaderTests {
         #expect(config.expansionROM?.sizeSource == .dumpText)
     }
 }
+
+@Suite("MSI-X regions and raw register reads")
+struct RegionTests {
+    @Test func msixRegionsOfTheDOEDump() throws {
+        let function = try #require(try PCITopology(lspci: Fixtures.doe).function("df:00.0"))
+        // "Vector table: BAR=4 offset=00000000", "PBA: BAR=4 offset=00000800"; BAR 4 at 0x10811000.
+        #expect(function.msixTable == BARRegion(barIndex: 4, offset: 0, address: 0x1081_1000, length: 32))
+        #expect(function.msixPBA == BARRegion(barIndex: 4, offset: 0x800, address: 0x1081_1800, length: 8))
+    }
+
+    @Test func noMSIX() throws {
+        let function = try #require(try PCITopology(lspci: Fixtures.teeIO).function("e1:00.0"))
+        #expect(function.msixTable == nil)
+        #expect(function.msixPBA == nil)
+    }
+
+    @Test func rawReads() throws {
+        let config = try #require(try LspciDump.parse(Fixtures.teeIO).devices.first?.config)
+        #expect(config.dword(at: 0x74) == 0x512c_8023)  // DevCap
+        #expect(config.word(at: 0x00) == 0xaaaa)
+        #expect(config.byte(at: 0x0e) == 0x80)
+        #expect(config.dword(at: 0xffc) == 0)
+        #expect(config.dword(at: 0xffd) == nil)
+        #expect(config.word(at: -1) == nil)
+        #expect(config.byte(at: 4096) == nil)
+    }
+}
