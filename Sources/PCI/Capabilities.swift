@@ -211,6 +211,7 @@ public struct ExpressCapability: Hashable, Sendable {
         /// 0b1010 Root Complex Event Collector.
         public static let rcEventCollector = PortType(rawValue: 0xA)
 
+    /// The type as PCIe Base 6.x §7.5.3.2 names it ("Endpoint", "Upstream Port", …).
         public var description: String {
             switch rawValue {
             case 0x0: "Endpoint"

@@ -239,6 +239,7 @@ public enum HeaderType: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
+    /// "type 0 (endpoint)", "type 1 (PCI bridge)", …
     public var description: String {
         switch self {
         case .type0: "type 0 (endpoint)"
@@ -275,6 +276,7 @@ public enum SizeSource: Hashable, Sendable, CustomStringConvertible {
     /// set bit). The real size may be smaller.
     case derivedFromAlignment
 
+    /// "from dump text" or "upper bound from alignment".
     public var description: String {
         switch self {
         case .dumpText: "from dump text"
@@ -301,6 +303,7 @@ public struct BAR: Hashable, Sendable {
         /// 64-bit memory (two registers).
         case memory64
 
+        /// "I/O", "32-bit memory", "memory below 1M" or "64-bit memory".
         public var description: String {
             switch self {
             case .io: "I/O"

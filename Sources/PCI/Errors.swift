@@ -18,6 +18,7 @@ public enum ConfigSpaceError: Error, Equatable, Hashable, Sendable, CustomString
     /// conventional space (0x100).
     case capabilityTruncated(offset: Int, id: UInt8, needed: Int)
 
+    /// One line naming the offset and the fault.
     public var description: String {
         switch self {
         case let .invalidSize(count):
@@ -64,6 +65,7 @@ public enum ConfigSpaceWarning: Hashable, Sendable, CustomStringConvertible {
     /// capabilities were decoded.
     case unknownHeaderType(UInt8)
 
+    /// One line naming the offsets and what was dropped.
     public var description: String {
         switch self {
         case let .extendedPointerOutOfRange(at, target):
@@ -118,6 +120,7 @@ public enum PCIDumpError: Error, Equatable, Hashable, Sendable, CustomStringConv
     /// The functions could be read but not assembled into a topology.
     case topology(TopologyError)
 
+    /// One line naming the line (and column) or offset, for the CLI's stderr.
     public var description: String {
         switch self {
         case .noDevices:
@@ -161,6 +164,7 @@ public enum TopologyError: Error, Equatable, Hashable, Sendable, CustomStringCon
     /// The slice of VF BAR `index` for VF `vf` of `pf` passes the end of the 64-bit space.
     case vfBAROverflow(pf: BDF, vf: Int, index: Int)
 
+    /// One line naming the PF, the VF and the fault.
     public var description: String {
         switch self {
         case let .duplicateFunction(bdf):

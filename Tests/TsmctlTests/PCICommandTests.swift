@@ -54,6 +54,33 @@ struct PCICommandTests {
         #expect(out.contains("    0000:e1:04.3 VF 4 [aaaa:50a5], RID e123, DSM: managed by 0000:e1:00.0"))
     }
 
+    /// The whole text output for the DOE dump; every value is one its lspci text shows.
+    @Test func doeTextExactly() throws {
+        let result = try Self.tsmctl("pci", Self.doe)
+        #expect(result.status == 0)
+        #expect(result.stdout == """
+            0000:df:00.0 [8086:0d93]  Class 0502: Device 8086:0d93 (rev 01) (prog-if 10)
+              header: type 0 (endpoint), class 050210, revision 01, 4096-byte image (dump line 1)
+              DSM: none (Endpoint, TEE-IO-, IDE-)
+              BAR 0: 64-bit memory, non-prefetchable at 0x10800000, size 0x800000 (upper bound from alignment)
+              BAR 2: 64-bit memory, non-prefetchable at 0x10810000, size 0x10000 (upper bound from alignment)
+              BAR 4: 32-bit memory, non-prefetchable at 0x10811000, size 0x1000 (upper bound from alignment)
+              Capabilities:
+                [40] MSI-X: 2 vectors, table BAR 4 offset 0x0, PBA BAR 4 offset 0x800, Enable-
+                [80] PCI Express v2 Endpoint: DevCap 0x8000 (TEE-IO- FLReset- MaxPayload 128), link 2.5 GT/s x1
+              Extended capabilities:
+                [100 v1] Data Object Exchange: mailbox at 0x100, IntSup+ (message 1) IntEn+ Busy- Error- ObjectReady+
+                [130 v1] Data Object Exchange: mailbox at 0x130, IntSup- IntEn- Busy- Error- ObjectReady-
+
+            """)
+    }
+
+    @Test func badVFCount() throws {
+        let result = try Self.tsmctl("pci", Self.teeIO, "--vfs", "5")
+        #expect(result.status == 2)
+        #expect(result.stderr == "tsmctl pci: \(Self.teeIO): 0000:e1:00.0: 5 VFs requested, TotalVFs is 4\n")
+    }
+
     @Test func doeJSON() throws {
         let result = try Self.tsmctl("pci", Self.doe, "--json")
         #expect(result.status == 0)
