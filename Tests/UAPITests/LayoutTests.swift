@@ -76,6 +76,12 @@ import Wire
         #expect(bytes[12] == 2)
         #expect(Array(bytes[32..<40]) == [0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11])
         #expect(try layout.get("resp_uptr", from: bytes) == 0x1122_3344_5566_7788)
+        let values = try layout.fieldValues(from: bytes)
+        #expect(values.map(\.field.name) == layout.fields.map(\.name))
+        #expect(values.first { $0.field.name == "tvm_arch" }?.value == 2)
+        #expect(throws: LayoutError.bufferTooShort(field: "tsm_code", needed: 48, available: 47)) {
+            try layout.fieldValues(from: Array(bytes.prefix(47)))
+        }
         let decoded = try IOMMUVDeviceTSMReq(bytes: bytes)
         #expect(decoded.tvmArch == 2)
         #expect(decoded.respUptr == 0x1122_3344_5566_7788)

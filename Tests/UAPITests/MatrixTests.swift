@@ -1,3 +1,4 @@
+import SystemPackage
 import Testing
 @testable import UAPI
 
@@ -32,6 +33,7 @@ import Testing
     func matrix(_ profile: UAPIProfile, _ pair: Pair) {
         let verdict = profile.guestRequestVerdict(op: pair.op, tvmArch: pair.arch)
         #expect(verdict.isAllowed == Self.oracle(profile.name, pair.op, pair.arch))
+        #expect(verdict.errno == (verdict.isAllowed ? nil : .invalidArgument))
         // Order of the checks (spec 4.3): arch before op.
         if profile.tsmReqLayout == .v5 {
             #expect(verdict == .notInLayout)
