@@ -282,6 +282,11 @@ struct MeasurementVerificationTests {
         #expect(throws: EvidenceError(.malformed, "")) {
             try fixture.verifier.verifyMeasurements(report: Array(signed.report.prefix(40)), vcaLength: 4, chain: chain)
         }
+        for vcaLength in [-1, Int.max, signed.report.count] {
+            #expect(throws: EvidenceError(.malformed, "")) {
+                try fixture.verifier.verifyMeasurements(report: signed.report, vcaLength: vcaLength, chain: chain)
+            }
+        }
         var tampered = signed.report
         tampered[1] ^= 0x01  // inside the VCA
         #expect(throws: EvidenceError(.signatureInvalid, "")) {

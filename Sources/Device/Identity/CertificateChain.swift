@@ -118,13 +118,14 @@ public struct CertificateChain: Hashable, Sendable {
         guard reserved == 0 else {
             throw IdentityError(.malformed, "SPDM certificate chain: Reserved is 0x\(String(reserved, radix: 16)), not 0")
         }
-        try self.init(derCertificates: Self.splitDERSequences(reader.rest()), rootFirstOnly: true)
+        try self.init(derCertificates: Self.splitDERSequences(reader.rest()), rootFirstOnly: ())
         guard hashAlgorithm.digest(derCertificates[0]) == rootHash else {
             throw IdentityError(.malformed, "SPDM certificate chain: RootHash is not the \(hashAlgorithm) digest of the first certificate")
         }
     }
 
-    private init(derCertificates: [[UInt8]], rootFirstOnly: Bool) throws(IdentityError) {
+    /// As ``init(derCertificates:)``, but refuses a leaf-first list (SPDM sends the root first).
+    private init(derCertificates: [[UInt8]], rootFirstOnly: Void) throws(IdentityError) {
         try self.init(derCertificates: derCertificates)
         guard self.derCertificates == derCertificates else {
             throw IdentityError(.chainOrder, "SPDM certificate chain is leaf first; SPDM sends the root first")
@@ -221,5 +222,6 @@ public enum IdentityHashAlgorithm: String, Hashable, Sendable, CaseIterable, Cus
         }
     }
 
+    /// "SHA-256" or "SHA-384".
     public var description: String { self == .sha256 ? "SHA-256" : "SHA-384" }
 }

@@ -24,6 +24,7 @@ public struct IdentityError: Error, Hashable, Sendable, CustomStringConvertible 
     /// Hashes ``code`` only, consistent with `==`.
     public func hash(into hasher: inout Hasher) { hasher.combine(code) }
 
+    /// `code: reason`.
     public var description: String { "\(code): \(reason)" }
 
     /// The kind of an ``IdentityError``: a closed set today, extensible without breaking clients.
@@ -70,6 +71,7 @@ public struct IdentityError: Error, Hashable, Sendable, CustomStringConvertible 
         /// swift-crypto or swift-certificates refused to sign or serialize.
         public static let signingFailed = Code(.signingFailed)
 
+        /// The code's name, e.g. `malformed`.
         public var description: String { backing.rawValue }
     }
 }

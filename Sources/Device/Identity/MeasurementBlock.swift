@@ -33,6 +33,7 @@ public struct MeasurementValueType: RawRepresentable, Hashable, Sendable, Custom
     /// 10: structured measurement manifest.
     public static let structuredManifest = MeasurementValueType(rawValue: 10)
 
+    /// The type's name as DSP0274 gives it.
     public var description: String {
         switch rawValue {
         case 0: return "immutable ROM"
@@ -168,14 +169,19 @@ public struct MeasurementBlock: Hashable, Sendable {
 /// 2 non-invasive debug has been active, 3 invasive debug has been active, 4 invasive debug has
 /// been active since manufacturing.
 public struct DeviceMode: Hashable, Sendable {
+    /// Operational modes the device supports (offset 0).
     public var operationalModeCapabilities: UInt32
+    /// The operational mode the device is in (offset 4).
     public var operationalModeState: UInt32
+    /// Debug modes the device supports (offset 8).
     public var deviceModeCapabilities: UInt32
+    /// Debug modes active or once active (offset 12).
     public var deviceModeState: UInt32
 
     /// Operational mode bit 2: normal operational mode.
     public static let normalMode: UInt32 = 1 << 2
 
+    /// Creates a device mode from its four fields.
     public init(operationalModeCapabilities: UInt32, operationalModeState: UInt32,
                 deviceModeCapabilities: UInt32, deviceModeState: UInt32) {
         self.operationalModeCapabilities = operationalModeCapabilities

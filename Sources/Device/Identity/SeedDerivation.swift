@@ -21,12 +21,16 @@ public enum SeedDerivation {
         0x48, 0xB0, 0xA7, 0x7A, 0xEC, 0xEC, 0x19, 0x6A, 0xCC, 0xC5, 0x29, 0x73,
     ]
 
+    /// The most HKDF-SHA384 can produce: 255 × 48 bytes (RFC 5869 §2.3).
+    public static let maximumCount = 255 * 48
+
     /// `count` bytes of HKDF-SHA384(IKM = `seed`, salt = ``salt``, info = `label` ‖ `counter`).
+    /// `count` is clamped to 0…``maximumCount``.
     public static func bytes(seed: [UInt8], label: String, counter: UInt8 = 0, count: Int) -> [UInt8] {
         let info = Array(label.utf8) + [counter]
         let key = HKDF<SHA384>.deriveKey(
             inputKeyMaterial: SymmetricKey(data: seed), salt: salt, info: info,
-            outputByteCount: max(0, count))
+            outputByteCount: min(max(0, count), maximumCount))
         return key.withUnsafeBytes { Array($0) }
     }
 

@@ -29,6 +29,7 @@ public enum EvidenceDigestAlgorithm: String, Hashable, Sendable, CaseIterable, C
         }
     }
 
+    /// "SHA-256", "SHA-384" or "SHA-512".
     public var description: String {
         switch self {
         case .sha256: return "SHA-256"
@@ -43,6 +44,7 @@ public enum EvidenceDigestAlgorithm: String, Hashable, Sendable, CaseIterable, C
 public struct EvidenceObject: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
     /// The object's name as errors print it.
     public let rawValue: String
+    /// An object named `rawValue`.
     public init(rawValue: String) { self.rawValue = rawValue }
 
     /// The SPDM certificate chain (spec §4.5).
@@ -56,5 +58,6 @@ public struct EvidenceObject: RawRepresentable, Hashable, Sendable, CustomString
     /// The device's public key.
     public static let publicKey = EvidenceObject(rawValue: "public key")
 
+    /// The object's name.
     public var description: String { rawValue }
 }

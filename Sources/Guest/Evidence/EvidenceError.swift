@@ -23,6 +23,7 @@ public struct EvidenceError: Error, Hashable, Sendable, CustomStringConvertible 
     /// Hashes ``code`` only, consistent with `==`.
     public func hash(into hasher: inout Hasher) { hasher.combine(code) }
 
+    /// `code: reason`.
     public var description: String { "\(code): \(reason)" }
 
     /// The kind of an ``EvidenceError``.
@@ -57,6 +58,7 @@ public struct EvidenceError: Error, Hashable, Sendable, CustomStringConvertible 
         /// A field names an algorithm the verifier does not support (an SPDM version before 1.2).
         public static let unsupportedAlgorithm = Code(.unsupportedAlgorithm)
 
+        /// The code's name, e.g. `malformed`.
         public var description: String { backing.rawValue }
     }
 }

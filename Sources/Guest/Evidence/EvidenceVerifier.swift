@@ -227,10 +227,12 @@ public struct VerifiedCertificateChain: Hashable, Sendable {
     /// `algorithm`'s digest of the SPDM chain (what DIGESTS and a TSM report).
     public func digest(_ algorithm: EvidenceDigestAlgorithm = .sha384) -> [UInt8] { algorithm.digest(spdmChain) }
 
+    /// Equal when the chain bytes and RootHash algorithm are equal.
     public static func == (lhs: Self, rhs: Self) -> Bool {
         lhs.spdmChain == rhs.spdmChain && lhs.hashAlgorithm == rhs.hashAlgorithm
     }
 
+    /// Hashes the chain bytes and algorithm, consistent with `==`.
     public func hash(into hasher: inout Hasher) {
         hasher.combine(spdmChain)
         hasher.combine(hashAlgorithm)
@@ -252,12 +254,16 @@ public struct DeviceChainPolicy: VerifierPolicy, Sendable {
     /// id-DMTF-eku-requester-auth, 1.3.6.1.4.1.412.274.4.
     public static let requesterAuthEKU: ASN1ObjectIdentifier = [1, 3, 6, 1, 4, 1, 412, 274, 4]
 
+    /// The critical extensions this policy enforces: keyUsage and extKeyUsage.
     public let verifyingCriticalExtensions: [ASN1ObjectIdentifier] = [
         .X509ExtensionID.keyUsage, .X509ExtensionID.extendedKeyUsage,
     ]
 
+    /// Creates the policy (it has no parameters).
     public init() {}
 
+    /// Applies the rules of the type's list to `chain` (leaf first); the reason of a failure
+    /// names the certificate by subject.
     public func chainMeetsPolicyRequirements(chain: UnverifiedCertificateChain) -> PolicyEvaluationResult {
         for (position, certificate) in chain.enumerated() where P384.Signing.PublicKey(certificate.publicKey) == nil {
             return .failsToMeetPolicy(reason: "certificate \(position) from the leaf (\(certificate.subject)) has a \(certificate.publicKey) key, not ECDSA P-384")

@@ -84,10 +84,10 @@ extension EvidenceVerifier {
         report: [UInt8], vcaLength: Int = 0, expectedNonce: [UInt8]? = nil,
         measurementHashSize: Int = 48, chain: VerifiedCertificateChain
     ) throws(EvidenceError) -> VerifiedMeasurements {
-        let requestEnd = vcaLength + 37
-        guard vcaLength >= 0, report.count >= requestEnd else {
+        guard vcaLength >= 0, vcaLength <= report.count - 37 else {
             throw EvidenceError(.malformed, "measurements: a report of \(report.count) bytes cannot hold \(vcaLength) VCA bytes and a 37-byte GET_MEASUREMENTS")
         }
+        let requestEnd = vcaLength + 37
         return try verifyMeasurements(
             request: Array(report[vcaLength..<requestEnd]), response: Array(report[requestEnd...]),
             vcaTranscript: Array(report[..<vcaLength]), expectedNonce: expectedNonce,
