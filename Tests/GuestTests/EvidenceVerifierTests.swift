@@ -47,6 +47,29 @@ struct ChainVerificationTests {
         #expect(chain.digest() == fixture.identity.certificateChainDigest)
     }
 
+    @Test("a chain that starts below the root (RootHash = the anchor's digest) verifies")
+    func withoutRoot() async throws {
+        let fixture = try EvidenceFixture()
+        let ders = fixture.identity.chain.derCertificates
+        var chain = [UInt8](repeating: 0, count: 4) + Array(SHA384.hash(data: ders[0])) + ders[1] + ders[2]
+        chain[0] = UInt8(truncatingIfNeeded: chain.count)
+        chain[1] = UInt8(truncatingIfNeeded: chain.count >> 8)
+        let verified = try await fixture.verifier.verifyCertificateChain(chain)
+        #expect(verified.certificates.count == 2)
+        #expect(verified.leafPublicKey.rawRepresentation == fixture.identity.privateKey.publicKey.rawRepresentation)
+    }
+
+    @Test("a SHA-256 RootHash chain verifies with hashAlgorithm .sha256 and is malformed as SHA-384")
+    func sha256Chain() async throws {
+        let fixture = try EvidenceFixture()
+        let chain = try fixture.identity.chain.spdmEncoded(hashAlgorithm: .sha256)
+        let verified = try await fixture.verifier.verifyCertificateChain(chain, hashAlgorithm: .sha256)
+        #expect(verified.digest(.sha256) == Array(SHA256.hash(data: chain)))
+        await #expect(throws: EvidenceError(.malformed, "")) {
+            try await fixture.verifier.verifyCertificateChain(chain, hashAlgorithm: .sha384)
+        }
+    }
+
     @Test("the anchor loads from PEM and from a Certificate")
     func anchorForms() async throws {
         let fixture = try EvidenceFixture()
