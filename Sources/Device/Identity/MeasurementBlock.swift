@@ -20,7 +20,7 @@ public struct MeasurementValueType: RawRepresentable, Hashable, Sendable, Custom
     public static let firmwareConfiguration = MeasurementValueType(rawValue: 3)
     /// 4: measurement manifest.
     public static let measurementManifest = MeasurementValueType(rawValue: 4)
-    /// 5: device mode (raw: 16 bytes, four u32 — see ``DeviceMode``).
+    /// 5: device mode (raw: 16 bytes, four u32 — see ``MeasurementDeviceMode``).
     public static let deviceMode = MeasurementValueType(rawValue: 5)
     /// 6: version (raw: a version string).
     public static let version = MeasurementValueType(rawValue: 6)
@@ -168,7 +168,7 @@ public struct MeasurementBlock: Hashable, Sendable {
 /// 5 decommissioned. Device mode bits: 0 non-invasive debug active, 1 invasive debug active,
 /// 2 non-invasive debug has been active, 3 invasive debug has been active, 4 invasive debug has
 /// been active since manufacturing.
-public struct DeviceMode: Hashable, Sendable {
+public struct MeasurementDeviceMode: Hashable, Sendable {
     /// Operational modes the device supports (offset 0).
     public var operationalModeCapabilities: UInt32
     /// The operational mode the device is in (offset 4).

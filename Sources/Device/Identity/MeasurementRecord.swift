@@ -69,8 +69,8 @@ extension MeasurementRecord {
     /// The device mode of the standard record (block 0xFE): operational modes normal, recovery
     /// and RMA supported (0x1C), normal active (0x04); the four debug bits supported (0x0F),
     /// none active or ever active (0). A production device, not in debug.
-    public static let standardDeviceMode = DeviceMode(
-        operationalModeCapabilities: 0x1C, operationalModeState: DeviceMode.normalMode,
+    public static let standardDeviceMode = MeasurementDeviceMode(
+        operationalModeCapabilities: 0x1C, operationalModeState: MeasurementDeviceMode.normalMode,
         deviceModeCapabilities: 0x0F, deviceModeState: 0)
 
     /// The measurement set every emulated device reports (EMU-ID-3, docs/identity.md), six blocks,
