@@ -153,7 +153,7 @@ public struct DeviceInterfaceReport: Hashable, Sendable {
         let count = try reader.u32()
         // Each range is 16 bytes: refuse a count the remaining bytes cannot hold before looping.
         guard UInt64(count) * UInt64(MMIORange.size) <= UInt64(reader.remaining) else {
-            throw .truncated(offset: reader.offset, needed: Int(min(UInt64(count) * 16, UInt64(Int32.max))),
+            throw .truncated(offset: reader.offset, needed: Int(clamping: UInt64(count) * UInt64(MMIORange.size)),
                              available: reader.remaining)
         }
         var ranges = [MMIORange]()
@@ -162,7 +162,7 @@ public struct DeviceInterfaceReport: Hashable, Sendable {
         mmioRanges = ranges
         let length = try reader.u32()
         guard UInt64(length) <= UInt64(reader.remaining) else {
-            throw .truncated(offset: reader.offset, needed: Int(min(UInt64(length), UInt64(Int32.max))),
+            throw .truncated(offset: reader.offset, needed: Int(clamping: UInt64(length)),
                              available: reader.remaining)
         }
         deviceSpecificInfo = try reader.bytes(Int(length))
