@@ -1,0 +1,146 @@
+// Fault injection (issue 5, deliverable 5): a per-platform plan that makes a firmware call fail
+// with a chosen status, makes the DSM answer a TDISP request with a chosen TDISP_ERROR, or makes
+// the device stop answering. EMU-CCA-3 (CCA statuses are recorded, never exported in tsm_code).
+
+/// A per-platform fault plan: an ordered list of rules, each consulted on every firmware call or
+/// TDISP request of the platform after the plan is installed.
+///
+/// Firmware calls are counted from 1 in the order the model makes them (the names are the
+/// architecture's own: `RMI_VDEV_START`, `TDI_BIND`, `TDH.TDI.START`, …; see docs/firmware.md).
+/// A rule fires at most once unless its effect is ``Effect/deviceSilent``, which lasts until the
+/// plan is replaced.
+public struct FaultPlan: Sendable, Equatable {
+    /// When a rule fires.
+    public enum Trigger: Sendable, Equatable {
+        /// The `n`th firmware call of any name (1-based) since the plan was installed.
+        case nthFirmwareCall(Int)
+        /// The `occurrence`th call (1-based) of the firmware call named `name`.
+        case firmwareCall(String, occurrence: Int = 1)
+        /// The `occurrence`th TDISP request with message code `code` (e.g. 0x86 START_INTERFACE).
+        case tdispRequest(UInt8, occurrence: Int = 1)
+    }
+
+    /// What happens when a rule fires.
+    public enum Effect: Sendable, Equatable {
+        /// The firmware call fails with this status (RMI status, SEV_RET code or TDX status).
+        /// Only meaningful with a firmware-call trigger.
+        case firmwareStatus(UInt64)
+        /// The DSM answers with TDISP_ERROR `code` (ERROR_DATA `data`) instead of handling the
+        /// request; the DSM's state does not change. Only meaningful with a TDISP trigger.
+        case tdispError(code: UInt32, data: UInt32 = 0)
+        /// From now on the device does not answer any TDISP request.
+        case deviceSilent
+    }
+
+    /// One trigger/effect pair.
+    public struct Rule: Sendable, Equatable {
+        public var trigger: Trigger
+        public var effect: Effect
+        public init(_ trigger: Trigger, _ effect: Effect) {
+            self.trigger = trigger
+            self.effect = effect
+        }
+    }
+
+    /// The rules, consulted in order; the first that matches fires.
+    public var rules: [Rule]
+
+    public init(_ rules: [Rule] = []) { self.rules = rules }
+}
+
+/// Why a TDISP exchange with the DSM failed (the firmware's view).
+enum DeviceFailure: Error, Equatable {
+    /// The DSM answered TDISP_ERROR with this ERROR_CODE.
+    case tdispError(UInt32)
+    /// The device did not answer.
+    case noResponse
+    /// The answer was not the expected response (size, version, code or INTERFACE_ID).
+    case malformed
+}
+
+/// The mutable fault-injection state of one platform: the plan, counters, and the log of
+/// firmware calls and TDISP requests (so tests and scripts can assert which calls happened).
+struct FaultState: Sendable {
+    var plan = FaultPlan()
+    var fired: Set<Int> = []
+    var firmwareCalls = 0
+    var callCounts: [String: Int] = [:]
+    var tdispCounts: [UInt8: Int] = [:]
+    var silent = false
+    var log: [String] = []
+
+    mutating func install(_ newPlan: FaultPlan) {
+        plan = newPlan
+        fired = []
+        firmwareCalls = 0
+        callCounts = [:]
+        tdispCounts = [:]
+        silent = false
+    }
+
+    /// Records a firmware call and returns the injected failure status, if a rule fires.
+    mutating func firmwareCall(_ name: String) -> UInt64? {
+        firmwareCalls += 1
+        let occurrence = (callCounts[name] ?? 0) + 1
+        callCounts[name] = occurrence
+        log.append(name)
+        for (index, rule) in plan.rules.enumerated() where !fired.contains(index) {
+            guard case let .firmwareStatus(status) = rule.effect else { continue }
+            switch rule.trigger {
+            case let .nthFirmwareCall(n) where n == firmwareCalls:
+                fired.insert(index)
+                return status
+            case let .firmwareCall(ruleName, ruleOccurrence) where ruleName == name && ruleOccurrence == occurrence:
+                fired.insert(index)
+                return status
+            default:
+                continue
+            }
+        }
+        return nil
+    }
+
+    /// Sends one TDISP request through `transport`, applying TDISP faults; returns the response.
+    mutating func exchange(_ transport: any TDISPTransport, _ request: [UInt8]) throws(DeviceFailure) -> [UInt8] {
+        let code = request.count > 1 ? request[1] : 0
+        let occurrence = (tdispCounts[code] ?? 0) + 1
+        tdispCounts[code] = occurrence
+        log.append("TDISP 0x" + String(code, radix: 16))
+        if silent { throw .noResponse }
+        for (index, rule) in plan.rules.enumerated() where !fired.contains(index) {
+            guard case let .tdispRequest(ruleCode, ruleOccurrence) = rule.trigger,
+                  ruleCode == code, ruleOccurrence == occurrence else { continue }
+            switch rule.effect {
+            case let .tdispError(errorCode, data):
+                fired.insert(index)
+                return TDISPWire.errorResponse(to: request, code: errorCode, data: data)
+            case .deviceSilent:
+                fired.insert(index)
+                silent = true
+                throw .noResponse
+            case .firmwareStatus:
+                continue
+            }
+        }
+        for (index, rule) in plan.rules.enumerated() where !fired.contains(index) {
+            guard case .deviceSilent = rule.effect else { continue }
+            switch rule.trigger {
+            case let .nthFirmwareCall(n) where n <= firmwareCalls:
+                fired.insert(index)
+                silent = true
+                throw .noResponse
+            case let .firmwareCall(name, occurrence) where (callCounts[name] ?? 0) >= occurrence:
+                fired.insert(index)
+                silent = true
+                throw .noResponse
+            default:
+                continue
+            }
+        }
+        do {
+            return try transport.exchange(request)
+        } catch {
+            throw .noResponse
+        }
+    }
+}
