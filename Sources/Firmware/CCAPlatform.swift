@@ -3,6 +3,7 @@
 // (EMU-CCA-1..4).
 import Synchronization
 import SystemPackage
+import TDISP
 import Wire
 
 /// The Arm CCA TSM: the host driver (`drivers/virt/coco/arm-cca-host/arm-cca.c`) and the RMM
@@ -53,8 +54,8 @@ public final class CCAPlatform: LinkTSMDriver {
         var vdevID: UInt32
         var state: CCA.VDEVState
         var cache: [CCA.Object: [UInt8]] = [:]
-        var ranges: [ReportedMMIORange] = []
-        var startNonce: [UInt8] = []
+        var ranges: [MMIORange] = []
+        var startNonce: StartInterfaceNonce? = nil
         var reportNonce: [UInt8]? = nil
         var reportGeneration = 0
         var mappings: [Mapping] = []
@@ -98,11 +99,11 @@ public final class CCAPlatform: LinkTSMDriver {
         state.withLock { $0.vdevs[function]?.cache[object] }
     }
 
-    public func tdispState(function: FunctionID) -> TDISPState? {
+    public func tdispState(function: FunctionID) -> TDIState? {
         state.withLock { state in
             state.vdevs[function].map { vdev in
                 switch vdev.state {
-                case .new, .unlocked: return TDISPState.configUnlocked
+                case .new, .unlocked: return TDIState.configUnlocked
                 case .locked: return .configLocked
                 case .started: return .run
                 case .error: return .error
@@ -163,7 +164,7 @@ public final class CCAPlatform: LinkTSMDriver {
                 _ = state.faults.firmwareCall(CCA.RMI.vdevDestroy)
                 throw .noSuchAddressOrDevice
             }
-            let deviceState: TDISPState
+            let deviceState: TDIState
             do {
                 deviceState = try requester.state(faults: &state.faults)
             } catch {
@@ -296,11 +297,11 @@ public final class CCAPlatform: LinkTSMDriver {
               let link = state.pdevs[vdev.dsm]?.link
         else { return .failure(.noSuchAddressOrDevice) }
         let report: [UInt8]
-        let ranges: [ReportedMMIORange]
+        let ranges: [MMIORange]
         do {
-            report = try link.requester(function).report(faults: &state.faults)
-            guard let parsed = try? ReportedMMIORange.ranges(ofReport: report) else { throw DeviceFailure.malformed }
-            ranges = parsed
+            let fetched = try link.requester(function).report(faults: &state.faults)
+            report = fetched.bytes
+            ranges = fetched.report.mmioRanges
         } catch {
             state.vdevs[function]?.state = .error
             return .failure(.noSuchAddressOrDevice)
@@ -378,7 +379,8 @@ public final class CCAPlatform: LinkTSMDriver {
             return .failure(.noSuchAddressOrDevice)
         }
         do {
-            try link.requester(function).start(nonce: vdev.startNonce, faults: &state.faults)
+            guard let nonce = vdev.startNonce else { throw DeviceFailure.malformed }
+            try link.requester(function).start(nonce: nonce, faults: &state.faults)
         } catch {
             state.vdevs[function]?.state = .error
             return .failure(.protocolError)

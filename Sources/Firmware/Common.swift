@@ -1,7 +1,9 @@
 // Shared vocabulary of the three TSM firmware models: architectures, ops, the guest-request
 // envelope the kernel hands a driver, its outcome, user memory, the TDISP transport and device
 // evidence. Spec: docs/spec/arch-backends.md §0 and §4; docs/spec/kernel-uapi.md §4.3-§4.4.
+import Device
 import SystemPackage
+import TDISP
 
 /// The `tvm_arch` value of `struct iommu_vdevice_tsm_req`: which TSM architecture a guest request
 /// is written for.
@@ -61,67 +63,6 @@ public enum GuestOp: UInt32, Sendable, CaseIterable, CustomStringConvertible {
         case .setTDIState: return "SET_TDI_STATE"
         case .sevEnableDMA: return "SEV_ENABLE_DMA"
         case .sevDisableDMA: return "SEV_DISABLE_DMA"
-        }
-    }
-}
-
-/// A PCI function as TDISP names it: the INTERFACE_ID.FUNCTION_ID word of the TDISP header.
-///
-/// | bits | field |
-/// |---|---|
-/// | 15:0 | Requester ID (bus 15:8, device 7:3, function 2:0) |
-/// | 23:16 | Requester Segment (meaningful only with bit 24) |
-/// | 24 | Requester Segment Valid |
-/// | 31:25 | reserved |
-///
-/// Source: tdisp-spdm.md §2.1 [P]. TDX's `func_id` (arch-backends.md §3.1) uses the same split.
-public struct FunctionID: Hashable, Sendable, CustomStringConvertible {
-    /// The 32-bit FUNCTION_ID word.
-    public var rawValue: UInt32
-
-    /// Wraps a FUNCTION_ID word as it appears on the wire.
-    public init(rawValue: UInt32) { self.rawValue = rawValue }
-
-    /// Builds the FUNCTION_ID of `bus:device.function`, with a segment when `segment` is given.
-    /// `device` is masked to 5 bits and `function` to 3 bits.
-    public init(bus: UInt8, device: UInt8, function: UInt8, segment: UInt8? = nil) {
-        var raw = UInt32(bus) << 8 | UInt32(device & 0x1F) << 3 | UInt32(function & 0x07)
-        if let segment { raw |= UInt32(segment) << 16 | 1 << 24 }
-        rawValue = raw
-    }
-
-    /// The 16-bit Requester ID (bits 15:0).
-    public var requesterID: UInt16 { UInt16(truncatingIfNeeded: rawValue) }
-
-    public var description: String {
-        let rid = requesterID
-        let text = "\(hex2(UInt8(rid >> 8))):\(hex2(UInt8((rid >> 3) & 0x1F))).\(rid & 7)"
-        if rawValue & (1 << 24) != 0 { return "\(hex2(UInt8(truncatingIfNeeded: rawValue >> 16))):" + text }
-        return text
-    }
-
-    private func hex2(_ value: UInt8) -> String {
-        let digits = Array("0123456789abcdef")
-        return String([digits[Int(value >> 4)], digits[Int(value & 0xF)]])
-    }
-}
-
-/// TDI states as TDISP numbers them (DEVICE_INTERFACE_STATE.TDI_STATE), also used by SEV's
-/// `TDI_STATUS` and TDX's `TDG.TDI.RD(GET_TDISP_STATE)`.
-///
-/// Source: tdisp-spdm.md §2.3/§2.7 [P]; arch-backends.md §2.5, §3.2 [P].
-public enum TDISPState: UInt8, Sendable, CaseIterable, CustomStringConvertible {
-    case configUnlocked = 0
-    case configLocked = 1
-    case run = 2
-    case error = 3
-
-    public var description: String {
-        switch self {
-        case .configUnlocked: return "CONFIG_UNLOCKED"
-        case .configLocked: return "CONFIG_LOCKED"
-        case .run: return "RUN"
-        case .error: return "ERROR"
         }
     }
 }
@@ -314,5 +255,16 @@ public protocol LinkTSMDriver: AnyObject, Sendable {
     func guestRequest(function: FunctionID, _ request: GuestRequest, memory: any UserMemory) -> GuestRequestOutcome
     /// The firmware's view of the TDI's TDISP state (nil when no TDI exists), to compare with the
     /// DSM's state.
-    func tdispState(function: FunctionID) -> TDISPState?
+    func tdispState(function: FunctionID) -> TDIState?
+    /// Installs a fault plan (docs/firmware.md "Fault injection"), resetting its counters.
+    func setFaultPlan(_ plan: FaultPlan)
+    /// Every firmware call (by the architecture's name) and TDISP request (`TDISP 0x8n`) made so
+    /// far, in order.
+    var callLog: [String] { get }
+}
+
+/// The emulated DSM of the Device module is a transport as it is: every request gets its
+/// response bytes (TDISP_ERROR included), so a firmware model can drive it directly.
+extension DSM: TDISPTransport {
+    public func exchange(_ request: [UInt8]) throws -> [UInt8] { respond(request) }
 }

@@ -1,6 +1,8 @@
 // Fault injection (issue 5, deliverable 5): a per-platform plan that makes a firmware call fail
 // with a chosen status, makes the DSM answer a TDISP request with a chosen TDISP_ERROR, or makes
 // the device stop answering. EMU-CCA-3 (CCA statuses are recorded, never exported in tsm_code).
+import TDISP
+import Wire
 
 /// A per-platform fault plan: an ordered list of rules, each consulted on every firmware call or
 /// TDISP request of the platform after the plan is installed.
@@ -113,7 +115,10 @@ struct FaultState: Sendable {
             switch rule.effect {
             case let .tdispError(errorCode, data):
                 fired.insert(index)
-                return TDISPWire.errorResponse(to: request, code: errorCode, data: data)
+                let function = (try? TDISPHeader(decoding: Array(request.prefix(TDISPHeader.size))))?.interfaceID
+                    ?? InterfaceID(functionID: FunctionID(rawValue: 0))
+                return TDISPErrorResponse(interfaceID: function, errorCode: TDISPErrorCode(rawValue: errorCode),
+                                          errorData: data).encoded()
             case .deviceSilent:
                 fired.insert(index)
                 silent = true

@@ -2,23 +2,25 @@
 // stream), the report fetch, and the first, architecture-independent envelope checks of a
 // driver's guest_req.
 import SystemPackage
+import TDISP
 import Wire
 
 /// A connected DSM as a firmware model keeps it.
 struct DeviceLink: Sendable {
     var transport: any TDISPTransport
     var evidence: DeviceEvidence
-    /// TDISP_CAPABILITIES payload (28 bytes after the header), as received at connect.
-    var capabilities: [UInt8]
-    /// LOCK_INTERFACE_FLAGS_SUPPORTED from the capabilities (tdisp-spdm.md §2.3, offset 36).
-    var lockFlagsSupported: UInt16
+    /// TDISP_CAPABILITIES as received at connect.
+    var capabilities: TDISPCapabilities
     /// Modelled SPDM session id and IDE stream id of the link.
     var sessionID: UInt32
     var ideStreamID: UInt8
 
     /// LOCK flags the models request: NO_FW_UPDATE | LOCK_MSIX where the DSM supports them
     /// (tdisp-spdm.md §2.5; EMU-TDISP-1 makes the DSM reject unsupported bits).
-    var lockFlags: UInt16 { lockFlagsSupported & 0x0005 }
+    var lockFlags: LockInterfaceFlags { capabilities.lockInterfaceFlagsSupported.intersection([.noFirmwareUpdate, .lockMSIX]) }
+
+    /// The 28 payload bytes of TDISP_CAPABILITIES (after the 16-byte header), TDX's device info.
+    var capabilitiesPayload: [UInt8] { Array(capabilities.encoded().dropFirst(TDISPHeader.size)) }
 
     /// Runs GET_TDISP_VERSION and GET_TDISP_CAPABILITIES with the DSM, as the TSM does once the
     /// SPDM session is up. Fails when the DSM does not offer TDISP 1.0.
@@ -26,12 +28,10 @@ struct DeviceLink: Sendable {
                           sessionID: UInt32, ideStreamID: UInt8, faults: inout FaultState) throws(DeviceFailure) -> DeviceLink {
         let requester = TDISPRequester(transport: transport, function: dsm)
         let versions = try requester.versions(faults: &faults)
-        guard versions.contains(TDISPWire.version) else { throw .malformed }
+        guard versions.contains(TDISPVersion.v1_0) else { throw .malformed }
         let capabilities = try requester.capabilities(faults: &faults)
-        var reader = ByteReader(capabilities)
-        guard (try? reader.skip(20)) != nil, let flags = try? reader.u16() else { throw .malformed }
         return DeviceLink(transport: transport, evidence: evidence, capabilities: capabilities,
-                          lockFlagsSupported: flags, sessionID: sessionID, ideStreamID: ideStreamID)
+                          sessionID: sessionID, ideStreamID: ideStreamID)
     }
 
     func requester(_ function: FunctionID) -> TDISPRequester {
@@ -39,22 +39,20 @@ struct DeviceLink: Sendable {
     }
 }
 
-/// The result of locking a TDI over TDISP: the START nonce, the report and its MMIO ranges.
+/// The result of locking a TDI over TDISP: the START nonce, the report bytes and its MMIO ranges.
 struct LockedInterface: Sendable {
-    var nonce: [UInt8]
+    var nonce: StartInterfaceNonce
     var report: [UInt8]
-    var ranges: [ReportedMMIORange]
+    var ranges: [MMIORange]
 }
 
 extension DeviceLink {
-    /// LOCK_INTERFACE_REQUEST then GET_DEVICE_INTERFACE_REPORT; a report whose ranges cannot be
-    /// parsed counts as a device failure.
+    /// LOCK_INTERFACE_REQUEST then GET_DEVICE_INTERFACE_REPORT.
     func lockAndFetchReport(_ function: FunctionID, faults: inout FaultState) throws(DeviceFailure) -> LockedInterface {
         let requester = requester(function)
         let nonce = try requester.lock(flags: lockFlags, streamID: ideStreamID, mmioReportingOffset: 0, faults: &faults)
-        let report = try requester.report(faults: &faults)
-        guard let ranges = try? ReportedMMIORange.ranges(ofReport: report) else { throw .malformed }
-        return LockedInterface(nonce: nonce, report: report, ranges: ranges)
+        let (bytes, report) = try requester.report(faults: &faults)
+        return LockedInterface(nonce: nonce, report: bytes, ranges: report.mmioRanges)
     }
 
     /// STOP_INTERFACE_REQUEST, best effort (unbind and failed binds); failures are ignored.
@@ -84,12 +82,13 @@ func overlaps(_ aBase: UInt64, _ aTop: UInt64, _ bBase: UInt64, _ bTop: UInt64) 
 }
 
 /// True when [base, base + size) lies inside one reported MMIO range (no overflow).
-func insideReport(_ ranges: [ReportedMMIORange], base: UInt64, size: UInt64) -> Bool {
+func insideReport(_ ranges: [MMIORange], base: UInt64, size: UInt64) -> Bool {
     let (top, overflow) = base.addingReportingOverflow(size)
     guard !overflow else { return false }
     return ranges.contains { range in
-        let (rangeTop, rangeOverflow) = range.base.addingReportingOverflow(range.size)
-        return !rangeOverflow && base >= range.base && top <= rangeTop
+        guard let rangeBase = range.byteBase else { return false }
+        let (rangeTop, rangeOverflow) = rangeBase.addingReportingOverflow(range.byteSize)
+        return !rangeOverflow && base >= rangeBase && top <= rangeTop
     }
 }
 

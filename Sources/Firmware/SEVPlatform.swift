@@ -3,6 +3,7 @@
 // in front of it. Source: arch-backends.md §2, §6.2 (EMU-SEV-1..5).
 import Synchronization
 import SystemPackage
+import TDISP
 import Wire
 
 /// The AMD SEV-TIO TSM: the host driver (`drivers/crypto/ccp/sev-dev-tsm.c`) and the PSP model
@@ -23,7 +24,7 @@ public final class SEVPlatform: LinkTSMDriver {
         public var tdiID: UInt64
         /// The guest-visible RID (guest_device_id).
         public var guestDeviceID: UInt32
-        public var state: TDISPState
+        public var state: TDIState
         /// True while the ASID fence is up (cleared by TDI_BIND with the run flag).
         public var fenceUp: Bool
         /// Validated MMIO pages: GPA of each 4 KiB page.
@@ -44,11 +45,11 @@ public final class SEVPlatform: LinkTSMDriver {
         var vm: UInt64
         var guestID: UInt32
         var tdiID: UInt64
-        var state: TDISPState
+        var state: TDIState
         var fenceUp = true
-        var nonce: [UInt8] = []
+        var nonce: StartInterfaceNonce? = nil
         var report: [UInt8] = []
-        var ranges: [ReportedMMIORange] = []
+        var ranges: [MMIORange] = []
         var attributeOverride: [UInt16: UInt16] = [:]
         var validated: [Page: UInt64] = [:]
         var sdte = [UInt8](repeating: 0, count: 64)
@@ -94,7 +95,7 @@ public final class SEVPlatform: LinkTSMDriver {
     /// The next msg_seqno the guest of `vm` must use (1, 3, 5, …).
     public func nextSequenceNumber(vm: UInt64) -> UInt64 { state.withLock { ($0.sequence[vm] ?? 0) + 1 } }
 
-    public func tdispState(function: FunctionID) -> TDISPState? { state.withLock { $0.tdis[function]?.state } }
+    public func tdispState(function: FunctionID) -> TDIState? { state.withLock { $0.tdis[function]?.state } }
 
     // MARK: Link
 
@@ -140,7 +141,7 @@ public final class SEVPlatform: LinkTSMDriver {
             guard let link = state.devices[dsm] else { throw .noSuchAddressOrDevice }
             guard state.tdis[function] == nil else { throw .resourceBusy }
             guard state.faults.firmwareCall(SEV.PSPCommand.tdiCreate) == nil else { throw .ioError }
-            let deviceState: TDISPState
+            let deviceState: TDIState
             do {
                 deviceState = try link.requester(function).state(faults: &state.faults)
             } catch {
@@ -293,10 +294,14 @@ public final class SEVPlatform: LinkTSMDriver {
         }
         guard let tdi = state.tdis[function], addresses(request.tdiID, tdi) else { return reply(.invalidTDI) }
         guard tdi.state == .configLocked || tdi.state == .run else { return reply(.tdiUnbound) }
-        guard let range = tdi.ranges.first(where: { $0.rangeID == request.rangeID }) else { return reply(.notReported) }
+        // A RANGE_ID may group several MMIO_RANGEs (tdisp-spdm.md §2.9; our DSM splits a BAR at its
+        // MSI-X pages): range_offset counts through them in report order.
+        let group = tdi.ranges.filter { $0.rangeID == request.rangeID }
+        guard !group.isEmpty else { return reply(.notReported) }
+        let rangeSize = group.reduce(UInt64(0)) { $0 + $1.byteSize }
         let count = UInt64(request.subrangePageCount)
         let offset = UInt64(request.rangeOffset)
-        guard count > 0, offset + count * pageSize <= range.size else { return reply(.outOfRange) }
+        guard count > 0, offset + count * pageSize <= rangeSize else { return reply(.outOfRange) }
         guard request.subrangeBase & (pageSize - 1) == 0, offset & (pageSize - 1) == 0,
               request.subrangeBase <= UInt64.max - count * pageSize
         else { return reply(.not4K) }
@@ -339,8 +344,11 @@ public final class SEVPlatform: LinkTSMDriver {
             return reply(.invalidTDI)
         }
         guard tdi.state == .configLocked || tdi.state == .run else { return reply(.tdiUnbound) }
-        guard let range = tdi.ranges.first(where: { $0.rangeID == request.rangeID }) else { return reply(.notReported) }
-        var attributes = tdi.attributeOverride[request.rangeID] ?? (range.attributes & 0xF)
+        let group = tdi.ranges.filter { $0.rangeID == request.rangeID }
+        guard !group.isEmpty else { return reply(.notReported) }
+        // Attributes of the group: the union of its ranges' bits 3:0.
+        let reported = group.reduce(UInt16(0)) { $0 | $1.attributes.rawValue } & 0xF
+        var attributes = tdi.attributeOverride[request.rangeID] ?? reported
         if request.write {
             guard attributes & 0x8 != 0 else { return reply(.couldNotChange, attributes) }
             attributes = (attributes & ~0x4) | (request.isNonTEEMemory ? 0x4 : 0)
@@ -390,7 +398,7 @@ public final class SEVPlatform: LinkTSMDriver {
             return GuestRequestOutcome()
         }
         if let status = state.faults.firmwareCall(SEV.PSPCommand.tdiStatus) { return .failure(.ioError, tsmCode: status) }
-        let deviceState: TDISPState
+        let deviceState: TDIState
         do {
             deviceState = try requester.state(faults: &state.faults)
         } catch {
@@ -401,7 +409,8 @@ public final class SEVPlatform: LinkTSMDriver {
         guard deviceState == .configLocked, tdi.state == .configLocked else { return .failure(.badAddress) }
         if let status = state.faults.firmwareCall(SEV.PSPCommand.tdiBind) { return .failure(.ioError, tsmCode: status) }
         do {
-            try requester.start(nonce: tdi.nonce, faults: &state.faults)
+            guard let nonce = tdi.nonce else { throw DeviceFailure.malformed }
+            try requester.start(nonce: nonce, faults: &state.faults)
         } catch {
             state.tdis[function]?.state = .error
             return .failure(.ioError, tsmCode: SEV.PSPStatus.spdmError)

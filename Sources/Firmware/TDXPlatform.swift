@@ -3,6 +3,7 @@
 // front of it. Entirely emulator-defined: arch-backends.md §3.3, §6.3 (EMU-TDX-1..3).
 import Synchronization
 import SystemPackage
+import TDISP
 import Wire
 
 /// The Intel TDX Connect TSM: the host driver and the TDX module model behind it.
@@ -30,7 +31,7 @@ public final class TDXPlatform: LinkTSMDriver {
 
     /// The TDX module's view of a TDI.
     public struct TDIInfo: Sendable, Equatable {
-        public var state: TDISPState
+        public var state: TDIState
         /// Changes on every bind; the guest reads it with TDG.TDI.RD(GET_BIND_SESSION_ID).
         public var bindSessionID: UInt64
         /// The session the guest authorised with TDG.TDI.START, if any.
@@ -45,12 +46,12 @@ public final class TDXPlatform: LinkTSMDriver {
         var dsm: FunctionID
         var vm: UInt64
         var guestID: UInt32
-        var state: TDISPState
+        var state: TDIState
         var bindSessionID: UInt64
         var guestStartSession: UInt64? = nil
-        var nonce: [UInt8] = []
+        var nonce: StartInterfaceNonce? = nil
         var report: [UInt8] = []
-        var ranges: [ReportedMMIORange] = []
+        var ranges: [MMIORange] = []
         var reportNonce: [UInt8]? = nil
         var mappings: [Mapping] = []
         var accepted: Set<UInt64> = []
@@ -91,7 +92,7 @@ public final class TDXPlatform: LinkTSMDriver {
         }
     }
 
-    public func tdispState(function: FunctionID) -> TDISPState? { state.withLock { $0.tdis[function]?.state } }
+    public func tdispState(function: FunctionID) -> TDIState? { state.withLock { $0.tdis[function]?.state } }
 
     // MARK: Link
 
@@ -137,7 +138,7 @@ public final class TDXPlatform: LinkTSMDriver {
             guard let link = state.links[dsm] else { throw .noSuchAddressOrDevice }
             guard state.tdis[function] == nil else { throw .resourceBusy }
             if let status = state.faults.firmwareCall(TDX.SEAMCALL.tdiCreate) { throw TDXPlatform.errno(for: status) }
-            let deviceState: TDISPState
+            let deviceState: TDIState
             do {
                 deviceState = try link.requester(function).state(faults: &state.faults)
             } catch {
@@ -274,7 +275,7 @@ public final class TDXPlatform: LinkTSMDriver {
         guard let tdi = state.tdis[function], let type = TDX.ObjectType(rawValue: raw) else { return nil }
         switch type {
         case .tdiReport: return tdi.report
-        case .deviceInfo: return state.links[tdi.dsm]?.capabilities
+        case .deviceInfo: return state.links[tdi.dsm]?.capabilitiesPayload
         }
     }
 
@@ -314,10 +315,9 @@ public final class TDXPlatform: LinkTSMDriver {
             return .failure(.invalidArgument, tsmCode: TDX.Status.tdiInvalidState)
         }
         do {
-            let report = try link.requester(function).report(faults: &state.faults)
-            guard let ranges = try? ReportedMMIORange.ranges(ofReport: report) else { throw DeviceFailure.malformed }
-            state.tdis[function]?.report = report
-            state.tdis[function]?.ranges = ranges
+            let fetched = try link.requester(function).report(faults: &state.faults)
+            state.tdis[function]?.report = fetched.bytes
+            state.tdis[function]?.ranges = fetched.report.mmioRanges
             state.tdis[function]?.reportNonce = nonce
         } catch {
             state.tdis[function]?.state = .error
@@ -359,7 +359,7 @@ public final class TDXPlatform: LinkTSMDriver {
     /// current bind session; then TDISP START_INTERFACE.
     private func setTDIState(_ state: inout State, _ function: FunctionID, _ bytes: [UInt8]) -> GuestRequestOutcome {
         guard let tdi = state.tdis[function], let payload = try? TDX.SetTDIStateRequest(decoding: bytes),
-              payload.state == UInt32(TDISPState.run.rawValue)
+              payload.state == UInt32(TDIState.run.rawValue)
         else { return .failure(.invalidArgument) }
         if let status = state.faults.firmwareCall(TDX.SEAMCALL.tdiStart) {
             return .failure(TDXPlatform.errno(for: status), tsmCode: status)
@@ -371,7 +371,8 @@ public final class TDXPlatform: LinkTSMDriver {
             return .failure(.notPermitted, tsmCode: TDX.Status.tdiInvalidState)
         }
         do {
-            try link.requester(function).start(nonce: tdi.nonce, faults: &state.faults)
+            guard let nonce = tdi.nonce else { throw DeviceFailure.malformed }
+            try link.requester(function).start(nonce: nonce, faults: &state.faults)
         } catch {
             state.tdis[function]?.state = .error
             return .failure(.ioError, tsmCode: TDX.Status.tdiDeviceError)

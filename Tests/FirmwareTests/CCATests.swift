@@ -1,5 +1,7 @@
+import Device
 import Firmware
 import SystemPackage
+import TDISP
 import Testing
 import Wire
 
@@ -7,14 +9,14 @@ import Wire
 private struct CCASnapshot: Equatable {
     var vdev: CCAPlatform.VDEVInfo?
     var report: [UInt8]?
-    var device: TDISPState?
+    var device: TDISnapshot?
     var deviceRequests: Int
 
     init(_ h: Harness<CCAPlatform>) {
         vdev = h.platform.vdevInfo(function: h.function)
         report = h.platform.cachedObject(function: h.function, .interfaceReport)
-        device = h.deviceState
-        deviceRequests = h.dsm.received.count
+        device = h.deviceSnapshot
+        deviceRequests = h.tdispRequests
     }
 }
 
@@ -26,8 +28,8 @@ private func validate(_ gpaBase: UInt64, _ gpaTop: UInt64, _ paBase: UInt64) -> 
     CCA.ValidateMMIORequest(gpaBase: gpaBase, gpaTop: gpaTop, paBase: paBase).encoded()
 }
 
-/// Range 2 of the sample report: FIRST_PAGE 0x8000, 4 pages → PA 0x0800_0000..0x0800_4000.
-private let rangeTwoPA: UInt64 = 0x8000 << 12
+/// Range 0 of the test TDI (BAR 0): PA 0x0800_0000..0x0800_4000, 4 pages.
+private let rangeTwoPA: UInt64 = 0x0800_0000
 
 @Suite("CCA RMM and host driver")
 struct CCATests {
@@ -41,7 +43,8 @@ struct CCATests {
         #expect(info.reportGeneration == 1)
         #expect(h.deviceState == .configLocked)
         #expect(h.platform.tdispState(function: h.function) == h.deviceState)
-        #expect(h.platform.cachedObject(function: h.function, .interfaceReport) == sampleReport)
+        #expect(h.platform.cachedObject(function: h.function, .interfaceReport) == h.report)
+        #expect(h.report.count == 20 + 3 * 16 + 20)
         #expect(h.platform.cachedObject(function: h.function, .certificateChain) == Harness<CCAPlatform>.evidence.certificateChain)
         #expect(h.platform.cachedObject(function: h.function, .measurements) == Harness<CCAPlatform>.evidence.measurements)
         #expect(h.platform.cachedObject(function: h.function, .vca) == Harness<CCAPlatform>.evidence.vca)
@@ -60,13 +63,13 @@ struct CCATests {
         #expect(info.errno == nil)
         #expect(info.residue == 12)
         #expect(info.tsmCode == 0)
-        #expect(try CCA.ObjectInfoResponse(decoding: info.response).objectSize == 100)
+        #expect(try CCA.ObjectInfoResponse(decoding: info.response).objectSize == UInt32(h.report.count))
 
         let read = h.send(.readObject, readObject(3), responseLength: 256)
         #expect(read.errno == nil)
-        #expect(read.residue == 256 - 100)
-        #expect(read.response == sampleReport)
-        #expect(h.memory.region(Address.response).map { Array($0.prefix(100)) } == sampleReport)
+        #expect(read.residue == 256 - h.report.count)
+        #expect(read.response == h.report)
+        #expect(h.memory.region(Address.response).map { Array($0.prefix(h.report.count)) } == h.report)
 
         let map = h.send(.validateMMIO, validate(0x4000_0000, 0x4000_4000, rangeTwoPA))
         #expect(map.errno == nil && map.residue == 0 && map.tsmCode == 0)
@@ -89,12 +92,12 @@ struct CCATests {
     func readObjectUsesCache() throws {
         let h = try Harness(CCAPlatform())
         let log = h.platform.callLog
-        let before = h.dsm.received.count
+        let before = h.tdispRequests
         #expect(h.send(.readObject, readObject(1), responseLength: 4096).response == Harness<CCAPlatform>.evidence.certificateChain)
         #expect(h.send(.readObject, readObject(2), responseLength: 4096).response == Harness<CCAPlatform>.evidence.measurements)
         #expect(h.send(.readObject, readObject(4), responseLength: 4096).response == Harness<CCAPlatform>.evidence.vca)
         #expect(h.platform.callLog == log)
-        #expect(h.dsm.received.count == before)
+        #expect(h.tdispRequests == before)
     }
 
     @Test("envelope: foreign tvm_arch, kernel pointer, unknown and SEV ops → EINVAL, nothing reaches the device",
@@ -157,10 +160,11 @@ struct CCATests {
     @Test("READ_OBJECT: short buffer → E2BIG, copy-out fault → EIO")
     func readBufferErrors() throws {
         let h = try Harness(CCAPlatform())
-        #expect(h.send(.readObject, readObject(3), responseLength: 99).errno == .argListTooLong)
-        let exact = h.send(.readObject, readObject(3), responseLength: 100)
+        let size = h.report.count
+        #expect(h.send(.readObject, readObject(3), responseLength: size - 1).errno == .argListTooLong)
+        let exact = h.send(.readObject, readObject(3), responseLength: size)
         #expect(exact.errno == nil && exact.residue == 0)
-        let fault = h.send(.readObject, readObject(3), responseLength: 100, responseAddress: Address.unmapped)
+        let fault = h.send(.readObject, readObject(3), responseLength: size, responseAddress: Address.unmapped)
         #expect(fault.errno == .ioError)
         #expect(fault.tsmCode == 0)
     }
@@ -180,14 +184,15 @@ struct CCATests {
     @Test("READ_OBJECT offset: ignored by default, honoured with EMU-CCA-4")
     func readOffset() throws {
         let h = try Harness(CCAPlatform())
-        #expect(h.send(.readObject, readObject(3, offset: 16), responseLength: 4096).response == sampleReport)
+        #expect(h.send(.readObject, readObject(3, offset: 16), responseLength: 4096).response == h.report)
         var profile = FirmwareProfile.defaults(for: .cca)
         profile.ccaReadObjectHonoursOffset = true
         let honoured = try Harness(CCAPlatform(profile: profile))
         let tail = honoured.send(.readObject, readObject(3, offset: 16), responseLength: 4096)
-        #expect(tail.response == Array(sampleReport[16...]))
-        #expect(tail.residue == 4096 - 84)
-        #expect(honoured.send(.readObject, readObject(3, offset: 101), responseLength: 4096).errno == .invalidArgument)
+        #expect(tail.response == Array(honoured.report[16...]))
+        #expect(tail.residue == 4096 - (honoured.report.count - 16))
+        let past = UInt64(honoured.report.count + 1)
+        #expect(honoured.send(.readObject, readObject(3, offset: past), responseLength: 4096).errno == .invalidArgument)
     }
 
     @Test("OBJECT_INFO: resp_len < 4 and unknown type → EINVAL")
@@ -205,13 +210,13 @@ struct CCATests {
         let h = try Harness(CCAPlatform())
         h.mapNonce(0xA5)
         let payload = CCA.RegenObjectRequest(objectType: 3, nonceAddress: Address.nonce).encoded()
-        let reportRequests = h.dsm.received.filter { $0 == 0x84 }.count
+        let reportRequests = h.tdispRequests(0x84)
         let first = h.send(.regenObject, payload)
         #expect(first.errno == nil && first.tsmCode == 0)
         let info = try #require(h.platform.vdevInfo(function: h.function))
         #expect(info.reportGeneration == 2)
         #expect(info.reportNonce == [UInt8](repeating: 0xA5, count: 32))
-        #expect(h.dsm.received.filter { $0 == 0x84 }.count > reportRequests)
+        #expect(h.tdispRequests(0x84) > reportRequests)
         #expect(h.platform.callLog.contains(CCA.RMI.vdevGetInterfaceReport))
 
         let before = CCASnapshot(h)
@@ -247,7 +252,7 @@ struct CCATests {
         h.platform.setFaultPlan(FaultPlan([.init(.tdispRequest(0x84), .deviceSilent)]))
         #expect(h.send(.regenObject, payload).errno == .noSuchAddressOrDevice)
         #expect(h.platform.vdevInfo(function: h.function)?.state == .error)
-        #expect(h.platform.cachedObject(function: h.function, .interfaceReport) == sampleReport)
+        #expect(h.platform.cachedObject(function: h.function, .interfaceReport) == h.report)
     }
 
     @Test("VALIDATE_MMIO rejects unaligned, empty, shared, outside-report and overlapping ranges with EINVAL",
@@ -352,7 +357,7 @@ struct CCATests {
     @Test("a device that leaves the locked configuration is seen at RUN: START fails, EPROTO")
     func deviceError() throws {
         let h = try Harness(CCAPlatform())
-        h.dsm.corrupt(h.function)
+        h.corrupt()
         #expect(h.send(.setTDIState, CCA.SetTDIStateRequest(state: 2).encoded()).errno == .protocolError)
         #expect(h.platform.vdevInfo(function: h.function)?.state == .error)
         h.platform.unbind(function: h.function)
@@ -381,7 +386,7 @@ struct CCATests {
         let other = FunctionID(bus: 0x40, device: 0, function: 0)
         #expect(throws: Errno.noSuchAddressOrDevice) { try h.platform.bind(function: h.function, dsm: other, vm: 1, guestID: 1) }
         #expect(throws: Errno.resourceBusy) { try h.platform.connect(dsm: h.dsmFunction, transport: h.dsm, evidence: DeviceEvidence()) }
-        _ = try h.dsm.exchange(lockRequest(h.function))
+        _ = try h.dsm.exchange(LockInterfaceRequest(interfaceID: InterfaceID(functionID: h.function), flags: []))
         #expect(throws: Errno.resourceBusy) { try h.platform.bind(function: h.function, dsm: h.dsmFunction, vm: h.vm, guestID: 1) }
         #expect(h.platform.vdevInfo(function: h.function) == nil)
     }
@@ -394,16 +399,4 @@ struct CCATests {
         #expect(h.platform.vdevInfo(function: h.function) == nil)
         #expect(h.deviceState == .configUnlocked)
     }
-}
-
-/// A LOCK_INTERFACE_REQUEST with no flags for `function` (to lock the DSM behind the firmware's back).
-func lockRequest(_ function: FunctionID) -> [UInt8] {
-    var writer = ByteWriter()
-    writer.u8(0x10)
-    writer.u8(0x83)
-    writer.u16(0)
-    writer.u32(function.rawValue)
-    writer.u64(0)
-    writer.zeros(20)
-    return writer.bytes
 }

@@ -1,22 +1,24 @@
+import Device
 import Firmware
 import SystemPackage
+import TDISP
 import Testing
 import Wire
 
 private struct SEVSnapshot: Equatable {
     var tdi: SEVPlatform.TDIInfo?
     var sequence: UInt64
-    var device: TDISPState?
+    var device: TDISnapshot?
     var deviceRequests: Int
     init(_ h: Harness<SEVPlatform>) {
         tdi = h.platform.tdiInfo(function: h.function)
         sequence = h.platform.nextSequenceNumber(vm: h.vm)
-        device = h.deviceState
-        deviceRequests = h.dsm.received.count
+        device = h.deviceSnapshot
+        deviceRequests = h.tdispRequests
     }
 }
 
-/// Range 2 of the sample report: 4 pages, IS_MEM_ATTR_UPDATABLE.
+/// Guest address the tests validate range 0 (BAR 0: 4 pages, IS_MEM_ATTR_UPDATABLE) at.
 private let guestMMIO: UInt64 = 0x8_0000_0000
 
 extension Harness where Platform == SEVPlatform {
@@ -27,7 +29,7 @@ extension Harness where Platform == SEVPlatform {
         SEV.GuestMessage(sequenceNumber: seqno ?? platform.nextSequenceNumber(vm: vm), messageType: type, body: body).encoded()
     }
 
-    func validate(base: UInt64 = guestMMIO, pages: UInt32 = 4, offset: UInt32 = 0, rangeID: UInt16 = 2,
+    func validate(base: UInt64 = guestMMIO, pages: UInt32 = 4, offset: UInt32 = 0, rangeID: UInt16 = 0,
                   validated: Bool = true, force: Bool = false, tdi: UInt64? = nil, seqno: UInt64? = nil) -> GuestRequestOutcome {
         let body = SEV.MMIOValidateRequest(tdiID: tdi ?? tdiID, subrangeBase: base, subrangePageCount: pages, rangeOffset: offset,
                                            validated: validated, forceValidated: force, rangeID: rangeID).encoded()
@@ -86,7 +88,7 @@ struct SEVTests {
         #expect(message.header.sequenceNumber == 2)
         #expect(message.header.messageVersion == 2)
         let body = try SEV.MMIOValidateResponse(decoding: message.body)
-        #expect(body.status == 0 && body.changed && body.rangeID == 2 && body.tdiID == 1)
+        #expect(body.status == 0 && body.changed && body.rangeID == 0 && body.tdiID == 1)
         #expect(h.platform.tdiInfo(function: h.function)?.validatedPages ==
                 Set([guestMMIO, guestMMIO + 0x1000, guestMMIO + 0x2000, guestMMIO + 0x3000]))
         #expect(h.platform.nextSequenceNumber(vm: h.vm) == 3)
@@ -144,9 +146,9 @@ struct SEVTests {
     func runPreconditions() throws {
         let h = try Harness(SEVPlatform())
         #expect(h.setState(1).errno == nil)
-        let starts = h.dsm.received.filter { $0 == 0x86 }.count
+        let starts = h.tdispRequests(0x86)
         #expect(h.setState(1).errno == nil)
-        #expect(h.dsm.received.filter { $0 == 0x86 }.count == starts)
+        #expect(h.tdispRequests(0x86) == starts)
         #expect(h.setState(0).errno == nil)
         let before = h.platform.tdiInfo(function: h.function)
         let outcome = h.setState(1)
@@ -178,7 +180,7 @@ struct SEVTests {
     func headerChecks(kind: String) throws {
         let h = try Harness(SEVPlatform())
         let body = SEV.MMIOValidateRequest(tdiID: 1, subrangeBase: guestMMIO, subrangePageCount: 1, rangeOffset: 0,
-                                           validated: true, rangeID: 2).encoded()
+                                           validated: true, rangeID: 0).encoded()
         var header = SEV.MessageHeader(sequenceNumber: 1, messageType: 21, messageSize: 48)
         var tail = body
         var responseLength = 4096
@@ -257,13 +259,13 @@ struct SEVTests {
             #expect(outcome.errno == nil)
             return try SEV.MMIOConfigResponse(decoding: SEV.GuestMessage(decoding: outcome.response).body)
         }
-        let read = try config(1, write: false)
+        let read = try config(4, write: false)
         #expect(read.status == 0 && read.attributes == 0x4)
-        #expect(try config(1, write: true).status == 4)     // COULD_NOT_CHANGE
-        let written = try config(2, write: true, nonTEE: true)
+        #expect(try config(4, write: true).status == 4)     // COULD_NOT_CHANGE
+        let written = try config(0, write: true, nonTEE: true)
         #expect(written.status == 0 && written.attributes == 0xC)
         #expect(try config(7, write: false).status == 3)    // NOT_REPORTED
-        #expect(try config(2, write: false, device: 0x77).status == 1)
+        #expect(try config(0, write: false, device: 0x77).status == 1)
     }
 
     @Test("SDTE_WRITE: content must match the op (EINVAL); statuses INVALID_TDI and TDI_NOT_BOUND")

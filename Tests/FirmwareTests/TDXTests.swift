@@ -1,20 +1,22 @@
+import Device
 import Firmware
 import SystemPackage
+import TDISP
 import Testing
 import Wire
 
 private struct TDXSnapshot: Equatable {
     var tdi: TDXPlatform.TDIInfo?
-    var device: TDISPState?
+    var device: TDISnapshot?
     var deviceRequests: Int
     init(_ h: Harness<TDXPlatform>) {
         tdi = h.platform.tdiInfo(function: h.function)
-        device = h.deviceState
-        deviceRequests = h.dsm.received.count
+        device = h.deviceSnapshot
+        deviceRequests = h.tdispRequests
     }
 }
 
-/// Range 3 of the sample report: FIRST_PAGE 0x10000, 8 pages.
+/// Range 2 of the test TDI (BAR 2): PA 0x1000_0000, 8 pages.
 private let rangeThreePA: UInt64 = 0x10000 << 12
 
 private func validate(_ gpaBase: UInt64, _ gpaTop: UInt64, _ paBase: UInt64) -> [UInt8] {
@@ -51,9 +53,9 @@ struct TDXTests {
         let h = try Harness(TDXPlatform())
         let info = h.send(.objectInfo, TDX.ObjectInfoRequest(objectType: 1).encoded(), responseLength: 8)
         #expect(info.errno == nil && info.residue == 4 && info.tsmCode == 0)
-        #expect(try TDX.ObjectInfoResponse(decoding: info.response).objectSize == 100)
+        #expect(try TDX.ObjectInfoResponse(decoding: info.response).objectSize == UInt32(h.report.count))
         let report = h.send(.readObject, TDX.ReadObjectRequest(objectType: 1).encoded(), responseLength: 128)
-        #expect(report.response == sampleReport && report.residue == 28)
+        #expect(report.response == h.report && report.residue == 128 - h.report.count)
         let devInfo = h.send(.readObject, TDX.ReadObjectRequest(objectType: 2).encoded(), responseLength: 64)
         #expect(devInfo.response.count == 28 && devInfo.residue == 36)
 
@@ -113,9 +115,9 @@ struct TDXTests {
             #expect(h.send(.readObject, TDX.ReadObjectRequest(objectType: type).encoded(), responseLength: 4096).errno == .invalidArgument)
             #expect(h.send(.objectInfo, TDX.ObjectInfoRequest(objectType: type).encoded(), responseLength: 4).errno == .invalidArgument)
         }
-        #expect(h.send(.readObject, TDX.ReadObjectRequest(objectType: 1).encoded(), responseLength: 99).errno == .argListTooLong)
+        #expect(h.send(.readObject, TDX.ReadObjectRequest(objectType: 1).encoded(), responseLength: h.report.count - 1).errno == .argListTooLong)
         #expect(h.send(.objectInfo, TDX.ObjectInfoRequest(objectType: 1).encoded(), responseLength: 3).errno == .invalidArgument)
-        #expect(h.send(.readObject, TDX.ReadObjectRequest(objectType: 1).encoded(), responseLength: 100,
+        #expect(h.send(.readObject, TDX.ReadObjectRequest(objectType: 1).encoded(), responseLength: h.report.count,
                        responseAddress: Address.unmapped).errno == .badAddress)
         var profile = FirmwareProfile.defaults(for: .tdx)
         profile.objectOpsTunnelled = false
@@ -128,9 +130,9 @@ struct TDXTests {
         let h = try Harness(TDXPlatform())
         h.mapNonce(3)
         let payload = TDX.RegenObjectRequest(objectType: 1, nonceAddress: Address.nonce).encoded()
-        let reports = h.dsm.received.filter { $0 == 0x84 }.count
+        let reports = h.tdispRequests(0x84)
         #expect(h.send(.regenObject, payload).errno == nil)
-        #expect(h.dsm.received.filter { $0 == 0x84 }.count > reports)
+        #expect(h.tdispRequests(0x84) > reports)
         let before = TDXSnapshot(h)
         #expect(h.send(.regenObject, payload).errno == .invalidArgument)
         #expect(h.send(.regenObject, TDX.RegenObjectRequest(objectType: 2, nonceAddress: Address.nonce).encoded()).errno == .invalidArgument)
