@@ -229,6 +229,11 @@ public enum CCA {
         case errorDPT = 9, busy = 10, errorGlobal = 11
     }
 
+    /// RSI status codes returned to the Realm (arch-backends.md §1.5 [P]).
+    public enum RSIStatus: UInt64, Sendable {
+        case success = 0, errorInput = 1, errorState = 2, incomplete = 3, errorUnknown = 4, errorDevice = 5
+    }
+
     /// RMI VDEV states (arch-backends.md §1.5 [P]).
     public enum VDEVState: UInt8, Sendable, CustomStringConvertible {
         case new = 0, unlocked = 1, locked = 2, started = 3, error = 4

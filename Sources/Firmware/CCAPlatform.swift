@@ -1,6 +1,7 @@
 // The Arm CCA platform: the RMM model (PDEV/VDEV states, object cache, device-memory mappings)
 // and the host driver `cca_tsm_guest_req` in front of it. Source: arch-backends.md §1, §6.1
 // (EMU-CCA-1..4).
+import Crypto
 import Synchronization
 import SystemPackage
 import TDISP
@@ -41,6 +42,24 @@ public final class CCAPlatform: LinkTSMDriver {
         /// 1 after bind, +1 per successful REGEN_OBJECT.
         public var reportGeneration: Int
         public var mappings: [Mapping]
+        /// Set by RSI_VDEV_DMA_ENABLE, cleared by RSI_VDEV_DMA_DISABLE and unbind.
+        public var dmaEnabled: Bool
+    }
+
+    /// What RSI_VDEV_GET_INFO returns to the Realm (arch-backends.md §1.5, in its field order;
+    /// the digests are SHA-512, 64 bytes, of the cached objects — FW-CCA-4).
+    public struct RSIVDEVInfo: Sendable, Equatable {
+        public var state: CCA.VDEVState
+        /// Lock generation of the VDEV (changes on every bind).
+        public var lockNonce: UInt64
+        /// Measurement generation (measurements are fixed at connect: 1).
+        public var measurementsNonce: UInt64
+        /// Report generation (1 after bind, +1 per REGEN_OBJECT).
+        public var reportNonce: UInt64
+        public var vcaDigest: [UInt8]
+        public var certificateDigest: [UInt8]
+        public var measurementsDigest: [UInt8]
+        public var reportDigest: [UInt8]
     }
 
     struct PDEV: Sendable {
@@ -59,6 +78,8 @@ public final class CCAPlatform: LinkTSMDriver {
         var reportNonce: [UInt8]? = nil
         var reportGeneration = 0
         var mappings: [Mapping] = []
+        var lockGeneration: UInt64 = 0
+        var dmaEnabled = false
     }
 
     struct State: Sendable {
@@ -66,6 +87,7 @@ public final class CCAPlatform: LinkTSMDriver {
         var pdevs: [FunctionID: PDEV] = [:]
         var vdevs: [FunctionID: VDEV] = [:]
         var nextSession: UInt32 = 1
+        var nextLockGeneration: UInt64 = 1
     }
 
     /// A CCA platform with `profile` (default: the spec's CCA defaults).
@@ -89,7 +111,7 @@ public final class CCAPlatform: LinkTSMDriver {
         state.withLock { state in
             state.vdevs[function].map {
                 VDEVInfo(state: $0.state, vdevID: $0.vdevID, reportNonce: $0.reportNonce,
-                         reportGeneration: $0.reportGeneration, mappings: $0.mappings)
+                         reportGeneration: $0.reportGeneration, mappings: $0.mappings, dmaEnabled: $0.dmaEnabled)
             }
         }
     }
@@ -193,6 +215,8 @@ public final class CCAPlatform: LinkTSMDriver {
             vdev.startNonce = locked.nonce
             vdev.ranges = locked.ranges
             vdev.reportGeneration = 1
+            vdev.lockGeneration = state.nextLockGeneration
+            state.nextLockGeneration &+= 1
             vdev.cache[.interfaceReport] = locked.report
             vdev.cache[.certificateChain] = pdev.link.evidence.certificateChain
             vdev.cache[.measurements] = pdev.link.evidence.measurements
@@ -214,6 +238,48 @@ public final class CCAPlatform: LinkTSMDriver {
             }
             _ = state.faults.firmwareCall(CCA.RMI.vdevDestroy)
             state.vdevs[function] = nil
+        }
+    }
+
+    // MARK: Realm RSI calls (guest → RMM directly, arch-backends.md §1.1, §1.5)
+
+    /// RSI_VDEV_GET_INFO for the Realm `vm`: returns (RSI status, info). ERROR_INPUT (1) when the
+    /// VDEV does not exist or belongs to another Realm.
+    public func rsiVDEVGetInfo(function: FunctionID, vm: UInt64) -> (status: UInt64, info: RSIVDEVInfo?) {
+        state.withLock { state in
+            guard let vdev = state.vdevs[function], vdev.vm == vm else { return (CCA.RSIStatus.errorInput.rawValue, nil) }
+            func digest(_ object: CCA.Object) -> [UInt8] { Array(SHA512.hash(data: vdev.cache[object] ?? [])) }
+            let info = RSIVDEVInfo(state: vdev.state, lockNonce: vdev.lockGeneration, measurementsNonce: 1,
+                                   reportNonce: UInt64(vdev.reportGeneration), vcaDigest: digest(.vca),
+                                   certificateDigest: digest(.certificateChain), measurementsDigest: digest(.measurements),
+                                   reportDigest: digest(.interfaceReport))
+            return (CCA.RSIStatus.success.rawValue, info)
+        }
+    }
+
+    /// RSI_VDEV_DMA_ENABLE: the Realm enables DMA for a STARTED VDEV, passing the nonces it read
+    /// with RSI_VDEV_GET_INFO; the RMM checks they are unchanged (§1.5). Statuses: ERROR_INPUT
+    /// (no VDEV for this Realm, or a nonce changed since — e.g. a REGEN_OBJECT in between),
+    /// ERROR_STATE (VDEV not STARTED), SUCCESS.
+    public func rsiVDEVDMAEnable(function: FunctionID, vm: UInt64, lockNonce: UInt64, measurementsNonce: UInt64,
+                                 reportNonce: UInt64) -> UInt64 {
+        state.withLock { state in
+            guard let vdev = state.vdevs[function], vdev.vm == vm else { return CCA.RSIStatus.errorInput.rawValue }
+            guard vdev.state == .started else { return CCA.RSIStatus.errorState.rawValue }
+            guard lockNonce == vdev.lockGeneration, measurementsNonce == 1, reportNonce == UInt64(vdev.reportGeneration) else {
+                return CCA.RSIStatus.errorInput.rawValue
+            }
+            state.vdevs[function]?.dmaEnabled = true
+            return CCA.RSIStatus.success.rawValue
+        }
+    }
+
+    /// RSI_VDEV_DMA_DISABLE: ERROR_INPUT when the VDEV is not this Realm's, else SUCCESS.
+    public func rsiVDEVDMADisable(function: FunctionID, vm: UInt64) -> UInt64 {
+        state.withLock { state in
+            guard let vdev = state.vdevs[function], vdev.vm == vm else { return CCA.RSIStatus.errorInput.rawValue }
+            state.vdevs[function]?.dmaEnabled = false
+            return CCA.RSIStatus.success.rawValue
         }
     }
 

@@ -268,3 +268,17 @@ public protocol LinkTSMDriver: AnyObject, Sendable {
 extension DSM: TDISPTransport {
     public func exchange(_ request: [UInt8]) throws -> [UInt8] { respond(request) }
 }
+
+/// Builds the platform of an architecture, for the kernel glue and `tsmctl script`.
+public enum TSMFirmware {
+    /// A fresh ``CCAPlatform``, ``SEVPlatform`` or ``TDXPlatform`` with `profile` (default: the
+    /// spec's defaults for `arch`, arch-backends.md §6.4).
+    public static func platform(for arch: TSMArch, profile: FirmwareProfile? = nil) -> any LinkTSMDriver {
+        let chosen = profile ?? .defaults(for: arch)
+        switch arch {
+        case .cca: return CCAPlatform(profile: chosen)
+        case .sev: return SEVPlatform(profile: chosen)
+        case .tdx: return TDXPlatform(profile: chosen)
+        }
+    }
+}

@@ -229,6 +229,54 @@ public final class TDXPlatform: LinkTSMDriver {
         }
     }
 
+    // MARK: TDCM service (guest → VMM shared buffer, arch-backends.md §3.1-§3.2; EMU-TDX-1, EMU-TDX-3)
+
+    /// Serves the TDCM operations that only read state, for the VMM's TDCM emulation; the VMM
+    /// routes the others through the kernel (BIND → IOMMU_VDEVICE_TSM_OP BIND, START_TDI →
+    /// SET_TDI_STATE after the guest's TDG.TDI.START, UNBIND → TSM_OP UNBIND) and gets nil here,
+    /// as it does for a buffer that does not decode or an unknown operation.
+    ///
+    /// | operation | data on COMPLETED | ERROR (error byte) |
+    /// |---|---|---|
+    /// | CHECK_TEEIO_SUPP | u8 is_supported (1 when the DSM `dsm` is connected) | – |
+    /// | GET_DEV_INFO | the TDISP_CAPABILITIES payload (FW-TDX-2) | INVALID_STATE (15): not connected |
+    /// | GET_TDI_REPORT | the cached report | INVALID_STATE: no TDI for this TD |
+    /// | GET_TDI_STATE | u8 TDISP state read live from the DSM | INVALID_STATE: no TDI; TDISP_MESSAGE (14): the DSM failed or is silent (EMU-TDX-3) |
+    public func serviceTDCM(function: FunctionID, dsm: FunctionID, vm: UInt64, request: [UInt8]) -> TDX.TDCMBuffer? {
+        guard let buffer = try? TDX.TDCMBuffer(decoding: request),
+              let operation = TDX.TDCMOperation(rawValue: buffer.operation)
+        else { return nil }
+        func completed(_ data: [UInt8]) -> TDX.TDCMBuffer {
+            TDX.TDCMBuffer(operation: buffer.operation, version: buffer.version, status: TDX.TDCMStatus.completed, data: data)
+        }
+        func failed(_ error: TDX.TDCMError) -> TDX.TDCMBuffer {
+            TDX.TDCMBuffer(operation: buffer.operation, version: buffer.version, status: TDX.TDCMStatus.error, error: error.rawValue)
+        }
+        return state.withLock { state -> TDX.TDCMBuffer? in
+            switch operation {
+            case .checkTEEIOSupport:
+                return completed([state.links[dsm] != nil ? 1 : 0])
+            case .getDeviceInfo:
+                guard let link = state.links[dsm] else { return failed(.invalidState) }
+                return completed(link.capabilitiesPayload)
+            case .getTDIReport:
+                guard let tdi = state.tdis[function], tdi.vm == vm else { return failed(.invalidState) }
+                return completed(tdi.report)
+            case .getTDIState:
+                guard let tdi = state.tdis[function], tdi.vm == vm, let link = state.links[tdi.dsm] else {
+                    return failed(.invalidState)
+                }
+                do {
+                    return completed([try link.requester(function).state(faults: &state.faults).rawValue])
+                } catch {
+                    return failed(.tdispMessage)
+                }
+            case .bind, .startTDI, .unbind:
+                return nil
+            }
+        }
+    }
+
     // MARK: guest_req
 
     /// The host guest_req of the TDX model (EMU-TDX-2). Checks: tvm_arch = TDX, user pointer,

@@ -400,3 +400,44 @@ struct CCATests {
         #expect(h.deviceState == .configUnlocked)
     }
 }
+
+@Suite("CCA Realm RSI calls")
+struct CCARSITests {
+    @Test("GET_INFO digests the cached objects; DMA enable needs STARTED and unchanged nonces")
+    func dmaEnable() throws {
+        let h = try Harness(CCAPlatform())
+        let (status, info) = h.platform.rsiVDEVGetInfo(function: h.function, vm: h.vm)
+        #expect(status == 0)
+        let locked = try #require(info)
+        #expect(locked.state == .locked && locked.reportNonce == 1 && locked.lockNonce == 1)
+        #expect(locked.reportDigest.count == 64 && locked.reportDigest != locked.vcaDigest)
+        #expect(h.platform.rsiVDEVGetInfo(function: h.function, vm: 0xBAD).status == CCA.RSIStatus.errorInput.rawValue)
+        // Not STARTED yet.
+        #expect(h.platform.rsiVDEVDMAEnable(function: h.function, vm: h.vm, lockNonce: 1, measurementsNonce: 1, reportNonce: 1)
+                == CCA.RSIStatus.errorState.rawValue)
+        #expect(h.send(.setTDIState, CCA.SetTDIStateRequest(state: 2).encoded()).errno == nil)
+        // A REGEN_OBJECT after the guest read the nonces makes them stale.
+        h.mapNonce(0x11)
+        #expect(h.send(.regenObject, CCA.RegenObjectRequest(objectType: 3, nonceAddress: Address.nonce).encoded()).errno == nil)
+        #expect(h.platform.rsiVDEVDMAEnable(function: h.function, vm: h.vm, lockNonce: 1, measurementsNonce: 1, reportNonce: 1)
+                == CCA.RSIStatus.errorInput.rawValue)
+        #expect(h.platform.vdevInfo(function: h.function)?.dmaEnabled == false)
+        let fresh = try #require(h.platform.rsiVDEVGetInfo(function: h.function, vm: h.vm).info)
+        #expect(fresh.reportNonce == 2 && fresh.state == .started)
+        #expect(h.platform.rsiVDEVDMAEnable(function: h.function, vm: h.vm, lockNonce: fresh.lockNonce,
+                                            measurementsNonce: fresh.measurementsNonce, reportNonce: fresh.reportNonce) == 0)
+        #expect(h.platform.vdevInfo(function: h.function)?.dmaEnabled == true)
+        #expect(h.platform.rsiVDEVDMADisable(function: h.function, vm: h.vm) == 0)
+        #expect(h.platform.vdevInfo(function: h.function)?.dmaEnabled == false)
+        // A rebind gets a new lock nonce.
+        h.platform.unbind(function: h.function)
+        try h.platform.bind(function: h.function, dsm: h.dsmFunction, vm: h.vm, guestID: h.guestID)
+        #expect(h.platform.rsiVDEVGetInfo(function: h.function, vm: h.vm).info?.lockNonce == 2)
+    }
+
+    @Test("TSMFirmware.platform builds each architecture with the spec's default profile", arguments: TSMArch.allCases)
+    func factory(arch: TSMArch) {
+        let platform = TSMFirmware.platform(for: arch)
+        #expect(platform.arch == arch)
+    }
+}

@@ -255,3 +255,40 @@ struct TDXTests {
         #expect(!platform.isConnected(dsm: h.dsmFunction))
     }
 }
+
+@Suite("TDX TDCM service (EMU-TDX-1, EMU-TDX-3)")
+struct TDCMTests {
+    private func call(_ h: Harness<TDXPlatform>, _ operation: TDX.TDCMOperation, vm: UInt64? = nil) -> TDX.TDCMBuffer? {
+        h.platform.serviceTDCM(function: h.function, dsm: h.dsmFunction, vm: vm ?? h.vm,
+                               request: TDX.TDCMBuffer(operation: operation.rawValue).encoded())
+    }
+
+    @Test("read-only operations complete with their data")
+    func readOnly() throws {
+        let h = try Harness(TDXPlatform())
+        #expect(call(h, .checkTEEIOSupport)?.data == [1])
+        #expect(call(h, .checkTEEIOSupport)?.status == TDX.TDCMStatus.completed)
+        #expect(call(h, .getDeviceInfo)?.data.count == 28)
+        #expect(call(h, .getTDIReport)?.data == h.report)
+        #expect(call(h, .getTDIState)?.data == [1])
+        #expect(call(h, .bind) == nil && call(h, .startTDI) == nil && call(h, .unbind) == nil)
+        #expect(h.platform.serviceTDCM(function: h.function, dsm: h.dsmFunction, vm: h.vm, request: [1, 0, 1]) == nil)
+        #expect(h.platform.serviceTDCM(function: h.function, dsm: h.dsmFunction, vm: h.vm,
+                                       request: TDX.TDCMBuffer(operation: 99).encoded()) == nil)
+    }
+
+    @Test("errors: no TDI for this TD → INVALID_STATE; a silent device → TDISP_MESSAGE, tsm path untouched")
+    func errors() throws {
+        let h = try Harness(TDXPlatform())
+        let foreign = try #require(call(h, .getTDIReport, vm: 0xBAD))
+        #expect(foreign.status == TDX.TDCMStatus.error && foreign.error == TDX.TDCMError.invalidState.rawValue)
+        h.platform.setFaultPlan(FaultPlan([.init(.tdispRequest(0x85), .deviceSilent)]))
+        let silent = try #require(call(h, .getTDIState))
+        #expect(silent.status == TDX.TDCMStatus.error && silent.error == TDX.TDCMError.tdispMessage.rawValue)
+        #expect(h.platform.tdispState(function: h.function) == .configLocked)
+        let unconnected = TDXPlatform()
+        let result = unconnected.serviceTDCM(function: h.function, dsm: h.dsmFunction, vm: h.vm,
+                                             request: TDX.TDCMBuffer(operation: 1).encoded())
+        #expect(result?.data == [0])
+    }
+}
