@@ -441,3 +441,28 @@ struct CCARSITests {
         #expect(platform.arch == arch)
     }
 }
+
+@Suite("CCA object cache edge cases")
+struct CCACacheTests {
+    @Test("an object the device did not provide is 'nothing cached': READ_OBJECT and OBJECT_INFO → EINVAL")
+    func nothingCached() throws {
+        let platform = CCAPlatform()
+        let dsm = try DSM(functions: [dsmPF, tdiFunction], entropy: .seeded(3))
+        let pf = FunctionID(bus: 0x3a, device: 0, function: 0)
+        let function = FunctionID(bus: 0x3a, device: 0, function: 1)
+        try platform.connect(dsm: pf, transport: dsm, evidence: DeviceEvidence(certificateChain: [1, 2, 3]))
+        try platform.bind(function: function, dsm: pf, vm: 1, guestID: 1)
+        let memory = FlatUserMemory()
+        memory.map(Address.request, CCA.ReadObjectRequest(objectType: 2).encoded())
+        memory.map(Address.response, zeroes: 64)
+        let read = platform.guestRequest(function: function, GuestRequest(op: 1, tvmArch: 1, requestAddress: Address.request,
+                                                                           requestLength: 16, responseAddress: Address.response,
+                                                                           responseLength: 64), memory: memory)
+        #expect(read.errno == .invalidArgument)
+        memory.map(Address.request, CCA.ObjectInfoRequest(objectType: 1).encoded())
+        let info = platform.guestRequest(function: function, GuestRequest(op: 3, tvmArch: 1, requestAddress: Address.request,
+                                                                           requestLength: 4, responseAddress: Address.response,
+                                                                           responseLength: 64), memory: memory)
+        #expect(info.errno == nil && info.response == [3, 0, 0, 0] && info.residue == 60)
+    }
+}
