@@ -51,6 +51,16 @@ public enum GuestOp: UInt32, Sendable, CaseIterable, CustomStringConvertible {
     case sevEnableDMA = 6
     case sevDisableDMA = 7
 
+    /// The uAPI enumerator name (`TSM_REQ_READ_OBJECT`, …), as `UAPI.GuestRequestOp` spells it,
+    /// so the kernel glue can map a profile's op numbering onto these values by name.
+    public var uapiName: String { "TSM_REQ_" + description }
+
+    /// The op whose uAPI enumerator name is `uapiName`, or nil.
+    public init?(uapiName: String) {
+        guard let op = GuestOp.allCases.first(where: { $0.uapiName == uapiName }) else { return nil }
+        self = op
+    }
+
     /// True for ops 1-3, the object ops governed by ``FirmwareProfile/objectOpsTunnelled``.
     public var isObjectOp: Bool { rawValue <= 3 }
 

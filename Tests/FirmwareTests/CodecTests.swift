@@ -238,4 +238,13 @@ struct CodecTests {
         #expect(memory.region(0x1000) == [1, 2, 9, 9])
         #expect(memory.read(UInt64.max, count: 1) == nil)
     }
+
+    @Test("ops carry the uAPI enumerator names and the §0 numbers")
+    func opNames() {
+        #expect(GuestOp.validateMMIO.uapiName == "TSM_REQ_VALIDATE_MMIO" && GuestOp.validateMMIO.rawValue == 4)
+        #expect(GuestOp(uapiName: "TSM_REQ_SEV_DISABLE_DMA") == .sevDisableDMA)
+        #expect(GuestOp(uapiName: "TSM_REQ_NOPE") == nil)
+        #expect(GuestOp.allCases.map(\.rawValue) == [1, 2, 3, 4, 5, 6, 7])
+        #expect(TSMArch.allCases.map(\.rawValue) == [1, 2, 3])
+    }
 }
