@@ -24,15 +24,21 @@ public enum CCA {
     /// | 4 | 4 | reserved |
     /// | 8 | 8 | offset (ignored unless EMU-CCA-4 is switched on) |
     public struct ReadObjectRequest: FixedSizePayload {
+        /// Encoded size in bytes.
         public static let size = 16
+        /// `object_type`: which object (numbering per profile).
         public var objectType: UInt32
+        /// The reserved field as received (not checked).
         public var reserved: UInt32
+        /// `offset` into the object, in bytes (honoured only with EMU-CCA-4).
         public var offset: UInt64
+        /// Creates the value from its fields.
         public init(objectType: UInt32, reserved: UInt32 = 0, offset: UInt64 = 0) {
             self.objectType = objectType
             self.reserved = reserved
             self.offset = offset
         }
+        /// Decodes exactly the encoded size; any other length throws ``WireError`` (never traps).
         public init(decoding bytes: [UInt8]) throws(WireError) {
             var reader = ByteReader(bytes)
             objectType = try reader.u32()
@@ -40,6 +46,7 @@ public enum CCA {
             offset = try reader.u64()
             try reader.expectEnd()
         }
+        /// The encoded bytes (layout above), little-endian.
         public func encoded() -> [UInt8] {
             var writer = ByteWriter(capacity: Self.size)
             writer.u32(objectType)
@@ -58,19 +65,26 @@ public enum CCA {
     /// | 8 | 8 | flags |
     /// | 16 | 8 | nonce: a **user pointer** to a 32-byte nonce |
     public struct RegenObjectRequest: FixedSizePayload {
+        /// Encoded size in bytes.
         public static let size = 24
         /// Size of the nonce the pointer refers to.
         public static let nonceSize = 32
+        /// `object_type`: which object (numbering per profile).
         public var objectType: UInt32
+        /// The reserved field as received (not checked).
         public var reserved: UInt32
+        /// `flags` (no flag is defined by the driver we read; kept as given).
         public var flags: UInt64
+        /// `nonce`: user address of the 32-byte nonce.
         public var nonceAddress: UInt64
+        /// Creates the value from its fields.
         public init(objectType: UInt32, reserved: UInt32 = 0, flags: UInt64 = 0, nonceAddress: UInt64) {
             self.objectType = objectType
             self.reserved = reserved
             self.flags = flags
             self.nonceAddress = nonceAddress
         }
+        /// Decodes exactly the encoded size; any other length throws ``WireError`` (never traps).
         public init(decoding bytes: [UInt8]) throws(WireError) {
             var reader = ByteReader(bytes)
             objectType = try reader.u32()
@@ -79,6 +93,7 @@ public enum CCA {
             nonceAddress = try reader.u64()
             try reader.expectEnd()
         }
+        /// The encoded bytes (layout above), little-endian.
         public func encoded() -> [UInt8] {
             var writer = ByteWriter(capacity: Self.size)
             writer.u32(objectType)
@@ -91,14 +106,19 @@ public enum CCA {
 
     /// OBJECT_INFO (op 3) request, 4 bytes: u32 object_type at 0 (arch-backends.md §1.2 [P]).
     public struct ObjectInfoRequest: FixedSizePayload {
+        /// Encoded size in bytes.
         public static let size = 4
+        /// `object_type`: which object (numbering per profile).
         public var objectType: UInt32
+        /// Creates the value from its fields.
         public init(objectType: UInt32) { self.objectType = objectType }
+        /// Decodes exactly the encoded size; any other length throws ``WireError`` (never traps).
         public init(decoding bytes: [UInt8]) throws(WireError) {
             var reader = ByteReader(bytes)
             objectType = try reader.u32()
             try reader.expectEnd()
         }
+        /// The encoded bytes (layout above), little-endian.
         public func encoded() -> [UInt8] {
             var writer = ByteWriter(capacity: 4)
             writer.u32(objectType)
@@ -109,14 +129,19 @@ public enum CCA {
     /// OBJECT_INFO (op 3) response, 4 bytes: u32 size of the cached object in bytes at 0
     /// (arch-backends.md §1.2 [P]).
     public struct ObjectInfoResponse: FixedSizePayload {
+        /// Encoded size in bytes.
         public static let size = 4
+        /// Size of the cached object, in bytes.
         public var objectSize: UInt32
+        /// Creates the value from its fields.
         public init(objectSize: UInt32) { self.objectSize = objectSize }
+        /// Decodes exactly the encoded size; any other length throws ``WireError`` (never traps).
         public init(decoding bytes: [UInt8]) throws(WireError) {
             var reader = ByteReader(bytes)
             objectSize = try reader.u32()
             try reader.expectEnd()
         }
+        /// The encoded bytes (layout above), little-endian.
         public func encoded() -> [UInt8] {
             var writer = ByteWriter(capacity: 4)
             writer.u32(objectSize)
@@ -133,15 +158,21 @@ public enum CCA {
     /// | 8 | 8 | gpa_top (exclusive, 4 KiB aligned, > gpa_base) |
     /// | 16 | 8 | pa_base (host physical address of the MMIO, 4 KiB aligned) |
     public struct ValidateMMIORequest: FixedSizePayload {
+        /// Encoded size in bytes.
         public static let size = 24
+        /// `gpa_base`: first guest (IPA/GPA) byte address, 4 KiB aligned.
         public var gpaBase: UInt64
+        /// `gpa_top`: end of the range (exclusive), 4 KiB aligned.
         public var gpaTop: UInt64
+        /// `pa_base`: host physical address the range maps to, 4 KiB aligned.
         public var paBase: UInt64
+        /// Creates the value from its fields.
         public init(gpaBase: UInt64, gpaTop: UInt64, paBase: UInt64) {
             self.gpaBase = gpaBase
             self.gpaTop = gpaTop
             self.paBase = paBase
         }
+        /// Decodes exactly the encoded size; any other length throws ``WireError`` (never traps).
         public init(decoding bytes: [UInt8]) throws(WireError) {
             var reader = ByteReader(bytes)
             gpaBase = try reader.u64()
@@ -149,6 +180,7 @@ public enum CCA {
             paBase = try reader.u64()
             try reader.expectEnd()
         }
+        /// The encoded bytes (layout above), little-endian.
         public func encoded() -> [UInt8] {
             var writer = ByteWriter(capacity: Self.size)
             writer.u64(gpaBase)
@@ -161,14 +193,19 @@ public enum CCA {
     /// SET_TDI_STATE (op 5) request, 4 bytes: u32 tdi_state (``RHITDIState`` value) at 0
     /// (arch-backends.md §1.2 [P]). Only RUN (2) is accepted.
     public struct SetTDIStateRequest: FixedSizePayload {
+        /// Encoded size in bytes.
         public static let size = 4
+        /// `tdi_state`: the RHI TDI state asked for (``RHITDIState``; only RUN = 2 is served).
         public var state: UInt32
+        /// Creates the value from its fields.
         public init(state: UInt32) { self.state = state }
+        /// Decodes exactly the encoded size; any other length throws ``WireError`` (never traps).
         public init(decoding bytes: [UInt8]) throws(WireError) {
             var reader = ByteReader(bytes)
             state = try reader.u32()
             try reader.expectEnd()
         }
+        /// The encoded bytes (layout above), little-endian.
         public func encoded() -> [UInt8] {
             var writer = ByteWriter(capacity: 4)
             writer.u32(state)
@@ -237,6 +274,7 @@ public enum CCA {
     /// RMI VDEV states (arch-backends.md §1.5 [P]).
     public enum VDEVState: UInt8, Sendable, CustomStringConvertible {
         case new = 0, unlocked = 1, locked = 2, started = 3, error = 4
+        /// The name the standard or spec uses.
         public var description: String {
             switch self {
             case .new: return "NEW"
@@ -257,8 +295,11 @@ public enum CCA {
     /// RMI function names used as firmware-call names (fault injection, call log), with their
     /// FIDs where public (arch-backends.md §1.2 [P]).
     public enum RMI {
+        /// PDEV creation (FID not captured).
         public static let pdevCreate = "RMI_PDEV_CREATE"
+        /// PDEV communicate step (FID not captured).
         public static let pdevCommunicate = "RMI_PDEV_COMMUNICATE"
+        /// PDEV destruction (FID not captured).
         public static let pdevDestroy = "RMI_PDEV_DESTROY"
         /// 0xC4000187
         public static let vdevCreate = "RMI_VDEV_CREATE"
@@ -274,10 +315,15 @@ public enum CCA {
         public static let vdevUnlock = "RMI_VDEV_UNLOCK"
         /// 0xC4000188
         public static let vdevDestroy = "RMI_VDEV_DESTROY"
+        /// Delegating the device-memory granules to the Realm world.
         public static let granuleDelegate = "RMI_GRANULE_DELEGATE"
+        /// Undelegating them (rollback and unbind).
         public static let granuleUndelegate = "RMI_GRANULE_UNDELEGATE"
+        /// Creating a missing RTT level after RMI_ERROR_RTT.
         public static let rttCreate = "RMI_RTT_CREATE"
+        /// The RMI device-memory map call.
         public static let devMemMap = "RMI_DEV_MEM_MAP"
+        /// The matching unmap.
         public static let devMemUnmap = "RMI_DEV_MEM_UNMAP"
     }
 

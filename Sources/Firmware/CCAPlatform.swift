@@ -16,6 +16,7 @@ import Wire
 /// `tsm_code` is never written (always 0); injected RMI statuses are recorded in the call log
 /// only (EMU-CCA-3).
 public final class CCAPlatform: LinkTSMDriver {
+    /// The architecture this driver serves (its own `tvm_arch`).
     public let arch = TSMArch.cca
     /// The profile switches (§6.4) this platform runs with.
     public let profile: FirmwareProfile
@@ -23,9 +24,13 @@ public final class CCAPlatform: LinkTSMDriver {
 
     /// A device-memory mapping made by VALIDATE_MMIO: [gpaBase, gpaTop) → paBase.
     public struct Mapping: Sendable, Equatable {
+        /// `gpa_base`: first guest (IPA/GPA) byte address, 4 KiB aligned.
         public var gpaBase: UInt64
+        /// `gpa_top`: end of the range (exclusive), 4 KiB aligned.
         public var gpaTop: UInt64
+        /// `pa_base`: host physical address the range maps to, 4 KiB aligned.
         public var paBase: UInt64
+        /// Creates the value from its fields.
         public init(gpaBase: UInt64, gpaTop: UInt64, paBase: UInt64) {
             self.gpaBase = gpaBase
             self.gpaTop = gpaTop
@@ -35,12 +40,15 @@ public final class CCAPlatform: LinkTSMDriver {
 
     /// What the RMM reports about a VDEV (the RSI_VDEV_GET_INFO view, arch-backends.md §1.5).
     public struct VDEVInfo: Sendable, Equatable {
+        /// The state.
         public var state: CCA.VDEVState
         /// The guest-visible RID given at bind (`vdev_id`).
         public var vdevID: UInt32
+        /// The nonce of the last REGEN_OBJECT (nil before the first).
         public var reportNonce: [UInt8]?
         /// 1 after bind, +1 per successful REGEN_OBJECT.
         public var reportGeneration: Int
+        /// Device-memory mappings made by VALIDATE_MMIO, in order.
         public var mappings: [Mapping]
         /// Set by RSI_VDEV_DMA_ENABLE, cleared by RSI_VDEV_DMA_DISABLE and unbind.
         public var dmaEnabled: Bool
@@ -49,6 +57,7 @@ public final class CCAPlatform: LinkTSMDriver {
     /// What RSI_VDEV_GET_INFO returns to the Realm (arch-backends.md §1.5, in its field order;
     /// the digests are SHA-512, 64 bytes, of the cached objects — FW-CCA-4).
     public struct RSIVDEVInfo: Sendable, Equatable {
+        /// The state.
         public var state: CCA.VDEVState
         /// Lock generation of the VDEV (changes on every bind).
         public var lockNonce: UInt64
@@ -56,9 +65,13 @@ public final class CCAPlatform: LinkTSMDriver {
         public var measurementsNonce: UInt64
         /// Report generation (1 after bind, +1 per REGEN_OBJECT).
         public var reportNonce: UInt64
+        /// SHA-512 of the cached VCA.
         public var vcaDigest: [UInt8]
+        /// SHA-512 of the cached certificate chain.
         public var certificateDigest: [UInt8]
+        /// SHA-512 of the cached measurements.
         public var measurementsDigest: [UInt8]
+        /// SHA-512 of the cached interface report.
         public var reportDigest: [UInt8]
     }
 
@@ -121,6 +134,7 @@ public final class CCAPlatform: LinkTSMDriver {
         state.withLock { $0.vdevs[function]?.cache[object] }
     }
 
+    /// The firmware's TDISP view of the TDI (see ``LinkTSMDriver/tdispState(function:)``).
     public func tdispState(function: FunctionID) -> TDIState? {
         state.withLock { state in
             state.vdevs[function].map { vdev in

@@ -20,6 +20,7 @@ public enum TSMArch: UInt32, Sendable, CaseIterable, CustomStringConvertible {
     case sev = 2
     case tdx = 3
 
+    /// The name the standard or spec uses.
     public var description: String {
         switch self {
         case .cca: return "CCA"
@@ -64,6 +65,7 @@ public enum GuestOp: UInt32, Sendable, CaseIterable, CustomStringConvertible {
     /// True for ops 1-3, the object ops governed by ``FirmwareProfile/objectOpsTunnelled``.
     public var isObjectOp: Bool { rawValue <= 3 }
 
+    /// The name the standard or spec uses.
     public var description: String {
         switch self {
         case .readObject: return "READ_OBJECT"
@@ -98,6 +100,7 @@ public struct GuestRequest: Sendable, Equatable {
     /// EINVAL (arch-backends.md §1.2 [P]), and so do the SEV and TDX models.
     public var isUserPointer: Bool
 
+    /// Creates the value from its fields.
     public init(op: UInt32, tvmArch: UInt32, requestAddress: UInt64, requestLength: UInt32,
                 responseAddress: UInt64, responseLength: UInt32, isUserPointer: Bool = true) {
         self.op = op
@@ -127,6 +130,7 @@ public struct GuestRequestOutcome: Sendable, Equatable, CustomStringConvertible 
     /// The response bytes the driver wrote at `resp_uptr` (empty when none); kept for traces.
     public var response: [UInt8]
 
+    /// Creates the value from its fields.
     public init(errno: Errno? = nil, residue: Int = 0, tsmCode: UInt64 = 0, response: [UInt8] = []) {
         self.errno = errno
         self.residue = residue
@@ -142,6 +146,7 @@ public struct GuestRequestOutcome: Sendable, Equatable, CustomStringConvertible 
     /// The ioctl's return value: `-errno` or the residue.
     public var returnValue: Int { errno.map { -Int($0.rawValue) } ?? residue }
 
+    /// The name the standard or spec uses.
     public var description: String {
         if let errno { return "errno \(errno) tsm_code 0x\(String(tsmCode, radix: 16))" }
         return "ok residue \(residue) tsm_code 0x\(String(tsmCode, radix: 16)) resp \(response.count) B"
@@ -166,6 +171,7 @@ public protocol UserMemory {
 public final class FlatUserMemory: UserMemory {
     private var regions: [(base: UInt64, bytes: [UInt8])] = []
 
+    /// Creates the value from its fields.
     public init() {}
 
     /// Maps `bytes` at `base` (replacing any region with the same base).
@@ -180,6 +186,7 @@ public final class FlatUserMemory: UserMemory {
     /// The bytes of the region mapped at `base`, or nil.
     public func region(_ base: UInt64) -> [UInt8]? { regions.first { $0.base == base }?.bytes }
 
+    /// See ``UserMemory/read(_:count:)``.
     public func read(_ address: UInt64, count: Int) -> [UInt8]? {
         guard count >= 0 else { return nil }
         if count == 0 { return [] }
@@ -187,6 +194,7 @@ public final class FlatUserMemory: UserMemory {
         return Array(regions[index].bytes[start..<start + count])
     }
 
+    /// See ``UserMemory/write(_:_:)``.
     public func write(_ address: UInt64, _ bytes: [UInt8]) -> Bool {
         if bytes.isEmpty { return true }
         guard let (index, start) = locate(address, bytes.count) else { return false }
@@ -235,6 +243,7 @@ public struct DeviceEvidence: Sendable, Equatable {
     /// The VCA transcript (GET_VERSION … ALGORITHMS).
     public var vca: [UInt8]
 
+    /// Creates the value from its fields.
     public init(certificateChain: [UInt8] = [], measurements: [UInt8] = [], vca: [UInt8] = []) {
         self.certificateChain = certificateChain
         self.measurements = measurements
@@ -276,6 +285,7 @@ public protocol LinkTSMDriver: AnyObject, Sendable {
 /// The emulated DSM of the Device module is a transport as it is: every request gets its
 /// response bytes (TDISP_ERROR included), so a firmware model can drive it directly.
 extension DSM: TDISPTransport {
+    /// Answers `request` with the DSM's response bytes (``DSM/respond(_:)``); never throws.
     public func exchange(_ request: [UInt8]) throws -> [UInt8] { respond(request) }
 }
 

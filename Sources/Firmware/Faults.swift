@@ -36,8 +36,11 @@ public struct FaultPlan: Sendable, Equatable {
 
     /// One trigger/effect pair.
     public struct Rule: Sendable, Equatable {
+        /// When the rule fires.
         public var trigger: Trigger
+        /// What happens then.
         public var effect: Effect
+        /// Creates the value from its fields.
         public init(_ trigger: Trigger, _ effect: Effect) {
             self.trigger = trigger
             self.effect = effect
@@ -47,6 +50,7 @@ public struct FaultPlan: Sendable, Equatable {
     /// The rules, consulted in order; the first that matches fires.
     public var rules: [Rule]
 
+    /// Creates the value from its fields.
     public init(_ rules: [Rule] = []) { self.rules = rules }
 }
 

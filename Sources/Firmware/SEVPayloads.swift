@@ -24,19 +24,30 @@ public enum SEV {
     /// | 60 | 1 | msg_vmpck |
     /// | 61 | 35 | reserved |
     public struct MessageHeader: FixedSizePayload {
+        /// Encoded size in bytes.
         public static let size = 96
         /// msg_version of TIO messages (older revisions used 1).
         public static let tioMessageVersion: UInt8 = 2
+        /// `authtag` (32 bytes; not checked, EMU-SEV-2).
         public var authTag: [UInt8]
+        /// `msg_seqno`.
         public var sequenceNumber: UInt64
+        /// `algo`.
         public var algorithm: UInt8
+        /// `hdr_version`.
         public var headerVersion: UInt8
+        /// `hdr_sz` (96).
         public var headerSize: UInt16
+        /// `msg_type`.
         public var messageType: UInt8
+        /// `msg_version` (2 for TIO).
         public var messageVersion: UInt8
+        /// `msg_sz`: size of the body after the header.
         public var messageSize: UInt16
+        /// `msg_vmpck`: the VMPCK index.
         public var vmpck: UInt8
 
+        /// Creates the value from its fields.
         public init(sequenceNumber: UInt64, messageType: UInt8, messageSize: UInt16,
                     messageVersion: UInt8 = MessageHeader.tioMessageVersion, algorithm: UInt8 = 1,
                     headerVersion: UInt8 = 1, vmpck: UInt8 = 0, authTag: [UInt8] = [UInt8](repeating: 0, count: 32)) {
@@ -51,6 +62,7 @@ public enum SEV {
             self.vmpck = vmpck
         }
 
+        /// Decodes exactly the encoded size; any other length throws ``WireError`` (never traps).
         public init(decoding bytes: [UInt8]) throws(WireError) {
             var reader = ByteReader(bytes)
             try self.init(reading: &reader)
@@ -72,6 +84,7 @@ public enum SEV {
             try reader.skip(35)
         }
 
+        /// The encoded bytes (layout above), little-endian.
         public func encoded() -> [UInt8] {
             var writer = ByteWriter(capacity: Self.size)
             let tag = authTag.count >= 32 ? Array(authTag.prefix(32)) : authTag + [UInt8](repeating: 0, count: 32 - authTag.count)
@@ -149,8 +162,11 @@ public enum SEV {
     /// A guest message: the 96-byte header followed by exactly `header.messageSize` body bytes
     /// (EMU-SEV-2). `decode` requires the total length to be 96 + msg_sz.
     public struct GuestMessage: Sendable, Equatable {
+        /// The 96-byte header.
         public var header: MessageHeader
+        /// The TIO struct after the header.
         public var body: [UInt8]
+        /// Creates the value from its fields.
         public init(header: MessageHeader, body: [UInt8]) {
             self.header = header
             self.body = body
@@ -171,20 +187,26 @@ public enum SEV {
             }
             body = reader.rest()
         }
+        /// The encoded bytes (layout above), little-endian.
         public func encoded() -> [UInt8] { header.encoded() + body }
     }
 
     /// TDI_INFO_REQ, 16 bytes: tdi_id u64 @0, reserved[8] @8 (arch-backends.md §2.3 [P]).
     public struct TDIInfoRequest: FixedSizePayload {
+        /// Encoded size in bytes.
         public static let size = 16
+        /// `tdi_id` (or the guest_device_id in its low 16 bits, profile `sevTDIAddressing`).
         public var tdiID: UInt64
+        /// Creates the value from its fields.
         public init(tdiID: UInt64) { self.tdiID = tdiID }
+        /// Decodes exactly the encoded size; any other length throws ``WireError`` (never traps).
         public init(decoding bytes: [UInt8]) throws(WireError) {
             var reader = ByteReader(bytes)
             tdiID = try reader.u64()
             try reader.skip(8)
             try reader.expectEnd()
         }
+        /// The encoded bytes (layout above), little-endian.
         public func encoded() -> [UInt8] {
             var writer = ByteWriter(capacity: Self.size)
             writer.u64(tdiID)
@@ -209,17 +231,28 @@ public enum SEV {
     /// | 176 | 8 | tdi_report_count |
     /// | 184 | 8 | reserved |
     public struct TDIInfoResponse: FixedSizePayload {
+        /// Encoded size in bytes.
         public static let size = 192
+        /// `tdi_id` (or the guest_device_id in its low 16 bits, profile `sevTDIAddressing`).
         public var tdiID: UInt64
+        /// `status` (the message's status table).
         public var status: UInt16
+        /// Bit 0 meas_digest_valid, bit 1 meas_digest_fresh.
         public var measurementFlags: UInt32
+        /// The TDISP LOCK flags the TDI was locked with.
         public var lockFlags: UInt32
+        /// `spdm_algos`.
         public var spdmAlgorithms: UInt64
+        /// `certs_digest` (48 bytes).
         public var certificatesDigest: [UInt8]
+        /// SHA-512 of the cached measurements.
         public var measurementsDigest: [UInt8]
+        /// SHA-512 of the cached interface report.
         public var reportDigest: [UInt8]
+        /// `tdi_report_count`.
         public var reportCount: UInt64
 
+        /// Creates the value from its fields.
         public init(tdiID: UInt64, status: UInt16, measurementFlags: UInt32 = 0, lockFlags: UInt32 = 0,
                     spdmAlgorithms: UInt64 = 0, certificatesDigest: [UInt8] = [], measurementsDigest: [UInt8] = [],
                     reportDigest: [UInt8] = [], reportCount: UInt64 = 0) {
@@ -233,6 +266,7 @@ public enum SEV {
             self.reportDigest = SEV.fit(reportDigest, 48)
             self.reportCount = reportCount
         }
+        /// Decodes exactly the encoded size; any other length throws ``WireError`` (never traps).
         public init(decoding bytes: [UInt8]) throws(WireError) {
             var reader = ByteReader(bytes)
             tdiID = try reader.u64()
@@ -248,6 +282,7 @@ public enum SEV {
             try reader.skip(8)
             try reader.expectEnd()
         }
+        /// The encoded bytes (layout above), little-endian.
         public func encoded() -> [UInt8] {
             var writer = ByteWriter(capacity: Self.size)
             writer.u64(tdiID)
@@ -278,14 +313,23 @@ public enum SEV {
     /// | 34 | 2 | range_id (RANGE_ID of the interface report) |
     /// | 36 | 12 | reserved |
     public struct MMIOValidateRequest: FixedSizePayload {
+        /// Encoded size in bytes.
         public static let size = 48
+        /// `tdi_id` (or the guest_device_id in its low 16 bits, profile `sevTDIAddressing`).
         public var tdiID: UInt64
+        /// `subrange_base`: GPA of the first page, in bytes.
         public var subrangeBase: UInt64
+        /// `subrange_page_count`: number of 4 KiB pages.
         public var subrangePageCount: UInt32
+        /// `range_offset`: byte offset of the subrange inside the reported range.
         public var rangeOffset: UInt32
+        /// Bit 0: validate (1) or invalidate (0).
         public var validated: Bool
+        /// Bit 1: skip the uniformity check.
         public var forceValidated: Bool
+        /// `range_id`: the RANGE_ID of the interface report.
         public var rangeID: UInt16
+        /// Creates the value from its fields.
         public init(tdiID: UInt64, subrangeBase: UInt64, subrangePageCount: UInt32, rangeOffset: UInt32,
                     validated: Bool, forceValidated: Bool = false, rangeID: UInt16) {
             self.tdiID = tdiID
@@ -296,6 +340,7 @@ public enum SEV {
             self.forceValidated = forceValidated
             self.rangeID = rangeID
         }
+        /// Decodes exactly the encoded size; any other length throws ``WireError`` (never traps).
         public init(decoding bytes: [UInt8]) throws(WireError) {
             var reader = ByteReader(bytes)
             tdiID = try reader.u64()
@@ -310,6 +355,7 @@ public enum SEV {
             try reader.skip(12)
             try reader.expectEnd()
         }
+        /// The encoded bytes (layout above), little-endian.
         public func encoded() -> [UInt8] {
             var writer = ByteWriter(capacity: Self.size)
             writer.u64(tdiID)
@@ -338,14 +384,23 @@ public enum SEV {
     /// | 34 | 2 | range_id |
     /// | 36 | 12 | reserved |
     public struct MMIOValidateResponse: FixedSizePayload {
+        /// Encoded size in bytes.
         public static let size = 48
+        /// `tdi_id` (or the guest_device_id in its low 16 bits, profile `sevTDIAddressing`).
         public var tdiID: UInt64
+        /// `status` (the message's status table).
         public var status: UInt16
+        /// `subrange_base`: GPA of the first page, in bytes.
         public var subrangeBase: UInt64
+        /// `subrange_page_count`: number of 4 KiB pages.
         public var subrangePageCount: UInt32
+        /// `range_offset`: byte offset of the subrange inside the reported range.
         public var rangeOffset: UInt32
+        /// Bit 0: some page changed state.
         public var changed: Bool
+        /// `range_id`: the RANGE_ID of the interface report.
         public var rangeID: UInt16
+        /// Creates the value from its fields.
         public init(tdiID: UInt64, status: UInt16, subrangeBase: UInt64, subrangePageCount: UInt32,
                     rangeOffset: UInt32, changed: Bool, rangeID: UInt16) {
             self.tdiID = tdiID
@@ -356,6 +411,7 @@ public enum SEV {
             self.changed = changed
             self.rangeID = rangeID
         }
+        /// Decodes exactly the encoded size; any other length throws ``WireError`` (never traps).
         public init(decoding bytes: [UInt8]) throws(WireError) {
             var reader = ByteReader(bytes)
             tdiID = try reader.u64()
@@ -369,6 +425,7 @@ public enum SEV {
             try reader.skip(12)
             try reader.expectEnd()
         }
+        /// The encoded bytes (layout above), little-endian.
         public func encoded() -> [UInt8] {
             var writer = ByteWriter(capacity: Self.size)
             writer.u64(tdiID)
@@ -443,17 +500,24 @@ public enum SEV {
     /// | 8 | 4 | bit 0 write (0 read the config, 1 write it) |
     /// | 12 | 4 | reserved |
     public struct MMIOConfigRequest: FixedSizePayload {
+        /// Encoded size in bytes.
         public static let size = 16
+        /// `guest_device_id`: the guest-visible RID.
         public var guestDeviceID: UInt16
+        /// `is_non_tee_mem` (bit 2 of the word at offset 4).
         public var isNonTEEMemory: Bool
+        /// `range_id`: the RANGE_ID of the interface report.
         public var rangeID: UInt16
+        /// `write`: 0 read the configuration, 1 write it.
         public var write: Bool
+        /// Creates the value from its fields.
         public init(guestDeviceID: UInt16, rangeID: UInt16, write: Bool, isNonTEEMemory: Bool = false) {
             self.guestDeviceID = guestDeviceID
             self.rangeID = rangeID
             self.write = write
             self.isNonTEEMemory = isNonTEEMemory
         }
+        /// Decodes exactly the encoded size; any other length throws ``WireError`` (never traps).
         public init(decoding bytes: [UInt8]) throws(WireError) {
             var reader = ByteReader(bytes)
             guestDeviceID = try reader.u16()
@@ -465,6 +529,7 @@ public enum SEV {
             try reader.skip(4)
             try reader.expectEnd()
         }
+        /// The encoded bytes (layout above), little-endian.
         public func encoded() -> [UInt8] {
             var writer = ByteWriter(capacity: Self.size)
             writer.u16(guestDeviceID)
@@ -486,13 +551,19 @@ public enum SEV {
     /// | 8 | 4 | bit 0 write |
     /// | 12 | 4 | reserved |
     public struct MMIOConfigResponse: FixedSizePayload {
+        /// Encoded size in bytes.
         public static let size = 16
+        /// `guest_device_id`: the guest-visible RID.
         public var guestDeviceID: UInt16
+        /// `status` (the message's status table).
         public var status: UInt16
         /// Bits 3:0 of the attribute word: the report's RANGE_ATTRIBUTES bits 3:0.
         public var attributes: UInt16
+        /// `range_id`: the RANGE_ID of the interface report.
         public var rangeID: UInt16
+        /// `write`: 0 read the configuration, 1 write it.
         public var write: Bool
+        /// Creates the value from its fields.
         public init(guestDeviceID: UInt16, status: UInt16, attributes: UInt16, rangeID: UInt16, write: Bool) {
             self.guestDeviceID = guestDeviceID
             self.status = status
@@ -500,6 +571,7 @@ public enum SEV {
             self.rangeID = rangeID
             self.write = write
         }
+        /// Decodes exactly the encoded size; any other length throws ``WireError`` (never traps).
         public init(decoding bytes: [UInt8]) throws(WireError) {
             var reader = ByteReader(bytes)
             guestDeviceID = try reader.u16()
@@ -511,6 +583,7 @@ public enum SEV {
             try reader.skip(4)
             try reader.expectEnd()
         }
+        /// The encoded bytes (layout above), little-endian.
         public func encoded() -> [UInt8] {
             var writer = ByteWriter(capacity: Self.size)
             writer.u16(guestDeviceID)
@@ -532,9 +605,13 @@ public enum SEV {
     /// only bit 0 of byte 0 as V, as in the AMD IOMMU device table entry, and keeps the rest
     /// opaque.
     public struct SDTEWriteRequest: FixedSizePayload {
+        /// Encoded size in bytes.
         public static let size = 80
+        /// `tdi_id` (or the guest_device_id in its low 16 bits, profile `sevTDIAddressing`).
         public var tdiID: UInt64
+        /// The 64-byte secure DTE.
         public var sdte: [UInt8]
+        /// Creates the value from its fields.
         public init(tdiID: UInt64, sdte: [UInt8]) {
             self.tdiID = tdiID
             self.sdte = SEV.fit(sdte, 64)
@@ -551,6 +628,7 @@ public enum SEV {
         public var valid: Bool { sdte.first.map { $0 & 1 != 0 } ?? false }
         /// True when every SDTE byte is zero (the disable form).
         public var isZero: Bool { sdte.allSatisfy { $0 == 0 } }
+        /// Decodes exactly the encoded size; any other length throws ``WireError`` (never traps).
         public init(decoding bytes: [UInt8]) throws(WireError) {
             var reader = ByteReader(bytes)
             tdiID = try reader.u64()
@@ -558,6 +636,7 @@ public enum SEV {
             sdte = try reader.bytes(64)
             try reader.expectEnd()
         }
+        /// The encoded bytes (layout above), little-endian.
         public func encoded() -> [UInt8] {
             var writer = ByteWriter(capacity: Self.size)
             writer.u64(tdiID)
@@ -570,13 +649,18 @@ public enum SEV {
     /// SDTE_WRITE_RSP, 16 bytes: tdi_id u64 @0, status u16 @8 (``SDTEStatus``), reserved[6] @10
     /// (arch-backends.md §2.3 [P]).
     public struct SDTEWriteResponse: FixedSizePayload {
+        /// Encoded size in bytes.
         public static let size = 16
+        /// `tdi_id` (or the guest_device_id in its low 16 bits, profile `sevTDIAddressing`).
         public var tdiID: UInt64
+        /// `status` (the message's status table).
         public var status: UInt16
+        /// Creates the value from its fields.
         public init(tdiID: UInt64, status: UInt16) {
             self.tdiID = tdiID
             self.status = status
         }
+        /// Decodes exactly the encoded size; any other length throws ``WireError`` (never traps).
         public init(decoding bytes: [UInt8]) throws(WireError) {
             var reader = ByteReader(bytes)
             tdiID = try reader.u64()
@@ -584,6 +668,7 @@ public enum SEV {
             try reader.skip(6)
             try reader.expectEnd()
         }
+        /// The encoded bytes (layout above), little-endian.
         public func encoded() -> [UInt8] {
             var writer = ByteWriter(capacity: Self.size)
             writer.u64(tdiID)
@@ -606,7 +691,9 @@ public enum SEV {
     /// SET_TDI_STATE (op 5) payload: 1 byte (scope API, profile `byte`) or a u32 (EMU-SEV-3,
     /// profile `u32`). Value 1 = RUN; any other value = go back (TDI_UNBIND).
     public struct SetTDIStateRequest: Sendable, Equatable {
+        /// The requested state: 1 = RUN, anything else = unbind.
         public var value: UInt32
+        /// Creates the value from its fields.
         public init(value: UInt32) { self.value = value }
         /// Decodes exactly 1 byte (`.byte`) or 4 bytes (`.u32`).
         public init(decoding bytes: [UInt8], payload: FirmwareProfile.SEVSetStatePayload) throws(WireError) {
@@ -617,6 +704,7 @@ public enum SEV {
             }
             try reader.expectEnd()
         }
+        /// The encoded bytes (layout above), little-endian.
         public func encoded(payload: FirmwareProfile.SEVSetStatePayload) -> [UInt8] {
             var writer = ByteWriter(capacity: 4)
             switch payload {
@@ -640,22 +728,39 @@ public enum SEV {
 
     /// PSP status codes returned as fw_err, which is `tsm_code` for SEV (arch-backends.md §2.4 [P]).
     public enum PSPStatus {
+        /// SUCCESS (0).
         public static let success: UInt64 = 0
+        /// INVALID_PARAM (0x16).
         public static let invalidParam: UInt64 = 0x16
+        /// INCORRECT_BUFFER_LENGTH (0x30).
         public static let incorrectBufferLength: UInt64 = 0x30
+        /// EXPAND_BUFFER_LENGTH_REQUEST (0x31).
         public static let expandBufferLengthRequest: UInt64 = 0x31
+        /// SPDM_REQUEST (0x32).
         public static let spdmRequest: UInt64 = 0x32
+        /// SPDM_ERROR (0x33).
         public static let spdmError: UInt64 = 0x33
+        /// ERR_IN_DEV_CONN (0x35).
         public static let errInDevConn: UInt64 = 0x35
+        /// INVALID_DEV_CTX (0x36).
         public static let invalidDevCtx: UInt64 = 0x36
+        /// INVALID_TDI_CTX (0x37).
         public static let invalidTDICtx: UInt64 = 0x37
+        /// INVALID_TDI (0x38).
         public static let invalidTDI: UInt64 = 0x38
+        /// RECLAIM_REQUIRED (0x39).
         public static let reclaimRequired: UInt64 = 0x39
+        /// IN_USE (0x3A).
         public static let inUse: UInt64 = 0x3A
+        /// INVALID_DEV_STATE (0x3B).
         public static let invalidDevState: UInt64 = 0x3B
+        /// INVALID_TDI_STATE (0x3C).
         public static let invalidTDIState: UInt64 = 0x3C
+        /// DEV_CERT_CHANGED (0x3D).
         public static let devCertChanged: UInt64 = 0x3D
+        /// RESYNC_REQ (0x3E).
         public static let resyncReq: UInt64 = 0x3E
+        /// RESPONSE_TOO_LARGE (0x3F).
         public static let responseTooLarge: UInt64 = 0x3F
     }
 

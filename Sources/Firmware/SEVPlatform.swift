@@ -13,6 +13,7 @@ import Wire
 /// otherwise. PSP command failures return EIO (as `sev_do_cmd` does); the TIO message status
 /// (MMIO_VALIDATE_*, SDTE_WRITE_*) travels only inside the response (arch-backends.md §2.1).
 public final class SEVPlatform: LinkTSMDriver {
+    /// The architecture this driver serves (its own `tvm_arch`).
     public let arch = TSMArch.sev
     /// The profile switches (§6.4) this platform runs with.
     public let profile: FirmwareProfile
@@ -24,6 +25,7 @@ public final class SEVPlatform: LinkTSMDriver {
         public var tdiID: UInt64
         /// The guest-visible RID (guest_device_id).
         public var guestDeviceID: UInt32
+        /// The state.
         public var state: TDIState
         /// True while the ASID fence is up (cleared by TDI_BIND with the run flag).
         public var fenceUp: Bool
@@ -95,6 +97,7 @@ public final class SEVPlatform: LinkTSMDriver {
     /// The next msg_seqno the guest of `vm` must use (1, 3, 5, …).
     public func nextSequenceNumber(vm: UInt64) -> UInt64 { state.withLock { ($0.sequence[vm] ?? 0) + 1 } }
 
+    /// The firmware's TDISP view of the TDI (see ``LinkTSMDriver/tdispState(function:)``).
     public func tdispState(function: FunctionID) -> TDIState? { state.withLock { $0.tdis[function]?.state } }
 
     // MARK: Link

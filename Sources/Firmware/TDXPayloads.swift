@@ -43,12 +43,19 @@ public enum TDX {
     /// | 16 | 4 | data_length |
     /// | 20 | n | data |
     public struct TDCMBuffer: Sendable, Equatable {
+        /// `hdr_sz` (96).
         public static let headerSize = 20
+        /// `operation` (``TDX/TDCMOperation``).
         public var operation: UInt16
+        /// `version`.
         public var version: UInt8
+        /// `status` (the message's status table).
         public var status: UInt8
+        /// `error` (``TDX/TDCMError``), meaningful with status ERROR.
         public var error: UInt8
+        /// `data[data_length]`.
         public var data: [UInt8]
+        /// Creates the value from its fields.
         public init(operation: UInt16, version: UInt8 = 1, status: UInt8 = TDCMStatus.wait, error: UInt8 = 0, data: [UInt8] = []) {
             self.operation = operation
             self.version = version
@@ -73,6 +80,7 @@ public enum TDX {
             data = try reader.bytes(Int(length))
             try reader.expectEnd()
         }
+        /// The encoded bytes (layout above), little-endian.
         public func encoded() -> [UInt8] {
             var writer = ByteWriter(capacity: Self.headerSize + data.count)
             writer.u16(operation)
@@ -95,8 +103,11 @@ public enum TDX {
 
     /// TDCM status byte values (arch-backends.md §3.2 [P]).
     public enum TDCMStatus {
+        /// WAIT (0).
         public static let wait: UInt8 = 0
+        /// COMPLETED (1).
         public static let completed: UInt8 = 1
+        /// `error` (``TDX/TDCMError``), meaningful with status ERROR.
         public static let error: UInt8 = 2
     }
 
@@ -114,10 +125,15 @@ public enum TDX {
     /// nothing names the second); the model uses 0xC0000F42 / 0xC0000F43 in the high half,
     /// next to the public TDI_* values (FW-TDX-1 in docs/firmware.md).
     public enum Status {
+        /// SUCCESS (0).
         public static let success: UInt64 = 0
+        /// INVALID_OPERAND (0xC000_0100_0000_0000).
         public static let invalidOperand: UInt64 = 0xC000_0100_0000_0000
+        /// OPERAND_BUSY (0x8000_0200_0000_0000).
         public static let operandBusy: UInt64 = 0x8000_0200_0000_0000
+        /// TDI_NOT_PRESENT (0xC000_0F40_0000_0000).
         public static let tdiNotPresent: UInt64 = 0xC000_0F40_0000_0000
+        /// TDI_INVALID_METADATA (0xC000_0F41_0000_0000).
         public static let tdiInvalidMetadata: UInt64 = 0xC000_0F41_0000_0000
         /// FW-TDX-1 (not public).
         public static let tdiInvalidState: UInt64 = 0xC000_0F42_0000_0000
@@ -134,18 +150,31 @@ public enum TDX {
     /// SEAMCALL / TDCALL names used as firmware-call names (fault injection, call log). Their
     /// leaf numbers are not public (§3.1); the names follow the guest comments.
     public enum SEAMCALL {
+        /// The call TDH.SPDM.CREATE.
         public static let spdmCreate = "TDH.SPDM.CREATE"
+        /// The call TDH.SPDM.CONNECT.
         public static let spdmConnect = "TDH.SPDM.CONNECT"
+        /// The call TDH.IDE.STREAM.CREATE.
         public static let ideStreamCreate = "TDH.IDE.STREAM.CREATE"
+        /// The call TDH.IDE.STREAM.KM.
         public static let ideStreamKM = "TDH.IDE.STREAM.KM"
+        /// The call TDH.IOMMU.SETUP.
         public static let iommuSetup = "TDH.IOMMU.SETUP"
+        /// The call TDH.SPDM.DISCONNECT.
         public static let spdmDisconnect = "TDH.SPDM.DISCONNECT"
+        /// The call TDH.TDI.CREATE.
         public static let tdiCreate = "TDH.TDI.CREATE"
+        /// The call TDH.TDI.BIND.
         public static let tdiBind = "TDH.TDI.BIND"
+        /// The call TDH.TDI.GET_REPORT.
         public static let tdiGetReport = "TDH.TDI.GET_REPORT"
+        /// The call TDH.TDI.START.
         public static let tdiStart = "TDH.TDI.START"
+        /// The call TDH.TDI.STOP.
         public static let tdiStop = "TDH.TDI.STOP"
+        /// The call TDH.TDI.UNBIND.
         public static let tdiUnbind = "TDH.TDI.UNBIND"
+        /// The call TDH.MMIO.MAP.
         public static let mmioMap = "TDH.MMIO.MAP"
     }
 }

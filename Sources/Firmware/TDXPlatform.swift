@@ -12,6 +12,7 @@ import Wire
 /// 0 on success and for rejections made by the driver before any SEAMCALL. A module status of
 /// class OPERAND_BUSY returns EBUSY; other injected statuses return EIO.
 public final class TDXPlatform: LinkTSMDriver {
+    /// The architecture this driver serves (its own `tvm_arch`).
     public let arch = TSMArch.tdx
     /// The profile switches (§6.4) this platform runs with.
     public let profile: FirmwareProfile
@@ -19,9 +20,13 @@ public final class TDXPlatform: LinkTSMDriver {
 
     /// A host MMIO mapping made by TDH.MMIO.MAP (VALIDATE_MMIO).
     public struct Mapping: Sendable, Equatable {
+        /// `gpa_base`: first guest (IPA/GPA) byte address, 4 KiB aligned.
         public var gpaBase: UInt64
+        /// `gpa_top`: end of the range (exclusive), 4 KiB aligned.
         public var gpaTop: UInt64
+        /// `pa_base`: host physical address the range maps to, 4 KiB aligned.
         public var paBase: UInt64
+        /// Creates the value from its fields.
         public init(gpaBase: UInt64, gpaTop: UInt64, paBase: UInt64) {
             self.gpaBase = gpaBase
             self.gpaTop = gpaTop
@@ -31,14 +36,17 @@ public final class TDXPlatform: LinkTSMDriver {
 
     /// The TDX module's view of a TDI.
     public struct TDIInfo: Sendable, Equatable {
+        /// The state.
         public var state: TDIState
         /// Changes on every bind; the guest reads it with TDG.TDI.RD(GET_BIND_SESSION_ID).
         public var bindSessionID: UInt64
         /// The session the guest authorised with TDG.TDI.START, if any.
         public var guestStartSession: UInt64?
+        /// Device-memory mappings made by VALIDATE_MMIO, in order.
         public var mappings: [Mapping]
         /// GPAs of pages the guest accepted with TDG.MMIO.ACCEPT.
         public var acceptedPages: Set<UInt64>
+        /// True after TDG.DMAR.ACCEPT.
         public var dmarAccepted: Bool
     }
 
@@ -92,6 +100,7 @@ public final class TDXPlatform: LinkTSMDriver {
         }
     }
 
+    /// The firmware's TDISP view of the TDI (see ``LinkTSMDriver/tdispState(function:)``).
     public func tdispState(function: FunctionID) -> TDIState? { state.withLock { $0.tdis[function]?.state } }
 
     // MARK: Link
