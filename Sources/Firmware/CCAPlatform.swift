@@ -40,7 +40,7 @@ public final class CCAPlatform: LinkTSMDriver {
 
     /// What the RMM reports about a VDEV (the RSI_VDEV_GET_INFO view, arch-backends.md §1.5).
     public struct VDEVInfo: Sendable, Equatable {
-        /// The state.
+        /// The firmware's state of the TDI (VDEV state for CCA, TDISP state otherwise).
         public var state: CCA.VDEVState
         /// The guest-visible RID given at bind (`vdev_id`).
         public var vdevID: UInt32
@@ -57,7 +57,7 @@ public final class CCAPlatform: LinkTSMDriver {
     /// What RSI_VDEV_GET_INFO returns to the Realm (arch-backends.md §1.5, in its field order;
     /// the digests are SHA-512, 64 bytes, of the cached objects — FW-CCA-4).
     public struct RSIVDEVInfo: Sendable, Equatable {
-        /// The state.
+        /// The firmware's state of the TDI (VDEV state for CCA, TDISP state otherwise).
         public var state: CCA.VDEVState
         /// Lock generation of the VDEV (changes on every bind).
         public var lockNonce: UInt64

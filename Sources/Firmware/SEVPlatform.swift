@@ -25,7 +25,7 @@ public final class SEVPlatform: LinkTSMDriver {
         public var tdiID: UInt64
         /// The guest-visible RID (guest_device_id).
         public var guestDeviceID: UInt32
-        /// The state.
+        /// The firmware's state of the TDI (VDEV state for CCA, TDISP state otherwise).
         public var state: TDIState
         /// True while the ASID fence is up (cleared by TDI_BIND with the run flag).
         public var fenceUp: Bool

@@ -36,7 +36,7 @@ public final class TDXPlatform: LinkTSMDriver {
 
     /// The TDX module's view of a TDI.
     public struct TDIInfo: Sendable, Equatable {
-        /// The state.
+        /// The firmware's state of the TDI (VDEV state for CCA, TDISP state otherwise).
         public var state: TDIState
         /// Changes on every bind; the guest reads it with TDG.TDI.RD(GET_BIND_SESSION_ID).
         public var bindSessionID: UInt64
