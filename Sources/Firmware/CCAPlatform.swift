@@ -30,11 +30,14 @@ public final class CCAPlatform: LinkTSMDriver {
         public var gpaTop: UInt64
         /// `pa_base`: host physical address the range maps to, 4 KiB aligned.
         public var paBase: UInt64
+        /// True once the Realm validated the whole mapping with RSI_VDEV_VALIDATE_MAPPING.
+        public var validated: Bool
         /// Creates the value from its fields.
-        public init(gpaBase: UInt64, gpaTop: UInt64, paBase: UInt64) {
+        public init(gpaBase: UInt64, gpaTop: UInt64, paBase: UInt64, validated: Bool = false) {
             self.gpaBase = gpaBase
             self.gpaTop = gpaTop
             self.paBase = paBase
+            self.validated = validated
         }
     }
 
@@ -284,6 +287,27 @@ public final class CCAPlatform: LinkTSMDriver {
                 return CCA.RSIStatus.errorInput.rawValue
             }
             state.vdevs[function]?.dmaEnabled = true
+            return CCA.RSIStatus.success.rawValue
+        }
+    }
+
+    /// RSI_VDEV_VALIDATE_MAPPING (0xC400019F): the Realm accepts a device-memory range the host
+    /// mapped with VALIDATE_MMIO (the RMM's RMI_VDEV_VALIDATE_MAPPING check at REC entry, §1.2).
+    /// Statuses: ERROR_INPUT (no VDEV for this Realm; unaligned or empty range; not exactly one
+    /// existing mapping with the same IPA and PA), ERROR_STATE (VDEV not LOCKED or STARTED),
+    /// SUCCESS (the mapping is marked validated).
+    public func rsiVDEVValidateMapping(function: FunctionID, vm: UInt64, gpaBase: UInt64, gpaTop: UInt64,
+                                       paBase: UInt64) -> UInt64 {
+        state.withLock { state in
+            guard let vdev = state.vdevs[function], vdev.vm == vm else { return CCA.RSIStatus.errorInput.rawValue }
+            guard vdev.state == .locked || vdev.state == .started else { return CCA.RSIStatus.errorState.rawValue }
+            let mask = pageSize - 1
+            guard gpaBase & mask == 0, gpaTop & mask == 0, paBase & mask == 0, gpaBase < gpaTop,
+                  let index = vdev.mappings.firstIndex(where: {
+                      $0.gpaBase == gpaBase && $0.gpaTop == gpaTop && $0.paBase == paBase
+                  })
+            else { return CCA.RSIStatus.errorInput.rawValue }
+            state.vdevs[function]?.mappings[index].validated = true
             return CCA.RSIStatus.success.rawValue
         }
     }

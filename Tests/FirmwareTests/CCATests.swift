@@ -466,3 +466,24 @@ struct CCACacheTests {
         #expect(info.errno == nil && info.response == [3, 0, 0, 0] && info.residue == 60)
     }
 }
+
+@Suite("CCA RSI_VDEV_VALIDATE_MAPPING")
+struct CCAValidateMappingTests {
+    @Test("the Realm validates exactly the range the host mapped; anything else is ERROR_INPUT")
+    func validateMapping() throws {
+        let h = try Harness(CCAPlatform())
+        let pa: UInt64 = 0x0800_0000
+        #expect(h.send(.validateMMIO, CCA.ValidateMMIORequest(gpaBase: 0x4000_0000, gpaTop: 0x4000_4000, paBase: pa).encoded()).errno == nil)
+        let input = CCA.RSIStatus.errorInput.rawValue
+        #expect(h.platform.rsiVDEVValidateMapping(function: h.function, vm: h.vm, gpaBase: 0x4000_0000, gpaTop: 0x4000_2000, paBase: pa) == input)
+        #expect(h.platform.rsiVDEVValidateMapping(function: h.function, vm: h.vm, gpaBase: 0x4000_0000, gpaTop: 0x4000_4000, paBase: pa + 0x1000) == input)
+        #expect(h.platform.rsiVDEVValidateMapping(function: h.function, vm: 0xBAD, gpaBase: 0x4000_0000, gpaTop: 0x4000_4000, paBase: pa) == input)
+        #expect(h.platform.vdevInfo(function: h.function)?.mappings.first?.validated == false)
+        #expect(h.platform.rsiVDEVValidateMapping(function: h.function, vm: h.vm, gpaBase: 0x4000_0000, gpaTop: 0x4000_4000, paBase: pa) == 0)
+        #expect(h.platform.vdevInfo(function: h.function)?.mappings.first?.validated == true)
+        h.corrupt()
+        #expect(h.send(.setTDIState, CCA.SetTDIStateRequest(state: 2).encoded()).errno == .protocolError)
+        #expect(h.platform.rsiVDEVValidateMapping(function: h.function, vm: h.vm, gpaBase: 0x4000_0000, gpaTop: 0x4000_4000, paBase: pa)
+                == CCA.RSIStatus.errorState.rawValue)
+    }
+}
