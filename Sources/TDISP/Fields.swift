@@ -38,13 +38,20 @@ public enum TDIState: UInt8, Sendable, CaseIterable, CustomStringConvertible {
 ///
 /// Source: docs/spec/tdisp-spdm.md §2.5.
 public struct LockInterfaceFlags: OptionSet, Hashable, Sendable {
+    /// The raw value as on the wire.
     public var rawValue: UInt16
+    /// Wraps a raw value.
     public init(rawValue: UInt16) { self.rawValue = rawValue }
 
+    /// Bit 0: NO_FW_UPDATE (firmware updates not permitted while locked / INTERFACE_INFO: not permitted).
     public static let noFirmwareUpdate = Self(rawValue: 1 << 0)
+    /// Bit 1: SYSTEM_CACHE_LINE_SIZE, set = 128-byte system cache line (clear = 64).
     public static let systemCacheLineSize128 = Self(rawValue: 1 << 1)
+    /// Bit 2: LOCK_MSIX, lock the MSI-X table and PBA.
     public static let lockMSIX = Self(rawValue: 1 << 2)
+    /// Bit 3: BIND_P2P, P2P may later be bound; BIND_P2P_ADDRESS_MASK is valid.
     public static let bindP2P = Self(rawValue: 1 << 3)
+    /// Bit 4: ALL_REQUEST_REDIRECT, redirect all ATS-translated requests upstream.
     public static let allRequestRedirect = Self(rawValue: 1 << 4)
     /// Every bit TDISP 1.0 defines (0x001F).
     public static let defined: Self = [.noFirmwareUpdate, .systemCacheLineSize128, .lockMSIX, .bindP2P, .allRequestRedirect]
@@ -142,19 +149,32 @@ public struct StartInterfaceNonce: Hashable, Sendable, CustomStringConvertible {
 ///
 /// Source: docs/spec/tdisp-spdm.md §2.8.
 public struct TDISPErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+    /// The raw value as on the wire.
     public var rawValue: UInt32
+    /// Wraps a raw value.
     public init(rawValue: UInt32) { self.rawValue = rawValue }
 
+    /// 0x0001: INVALID_REQUEST.
     public static let invalidRequest = Self(rawValue: 0x0001)
+    /// 0x0003: BUSY.
     public static let busy = Self(rawValue: 0x0003)
+    /// 0x0004: INVALID_INTERFACE_STATE.
     public static let invalidInterfaceState = Self(rawValue: 0x0004)
+    /// 0x0005: UNSPECIFIED.
     public static let unspecified = Self(rawValue: 0x0005)
+    /// 0x0007: UNSUPPORTED_REQUEST (ERROR_DATA: the request code).
     public static let unsupportedRequest = Self(rawValue: 0x0007)
+    /// 0x0041: VERSION_MISMATCH.
     public static let versionMismatch = Self(rawValue: 0x0041)
+    /// 0x00FF: VENDOR_SPECIFIC_ERROR (extended error data present).
     public static let vendorSpecificError = Self(rawValue: 0x00FF)
+    /// 0x0101: INVALID_INTERFACE.
     public static let invalidInterface = Self(rawValue: 0x0101)
+    /// 0x0102: INVALID_NONCE.
     public static let invalidNonce = Self(rawValue: 0x0102)
+    /// 0x0103: INSUFFICIENT_ENTROPY.
     public static let insufficientEntropy = Self(rawValue: 0x0103)
+    /// 0x0104: INVALID_DEVICE_CONFIGURATION.
     public static let invalidDeviceConfiguration = Self(rawValue: 0x0104)
 
     /// The standard's name, or `ERROR_0xNNNN` for a code TDISP 1.0 does not define.
@@ -175,5 +195,6 @@ public struct TDISPErrorCode: RawRepresentable, Hashable, Sendable, CustomString
         }
     }
 
+    /// A readable form for traces and the CLI.
     public var description: String { name }
 }

@@ -102,6 +102,7 @@ public struct InterfaceID: Hashable, Sendable, CustomStringConvertible {
         writer.u64(reserved)
     }
 
+    /// A readable form for traces and the CLI.
     public var description: String {
         reserved == 0 ? functionID.description : "\(functionID) (reserved 0x\(String(reserved, radix: 16)))"
     }

@@ -13,13 +13,20 @@ import Wire
 ///
 /// Source: docs/spec/tdisp-spdm.md §2.9.
 public struct InterfaceInfo: OptionSet, Hashable, Sendable {
+    /// The raw value as on the wire.
     public var rawValue: UInt16
+    /// Wraps a raw value.
     public init(rawValue: UInt16) { self.rawValue = rawValue }
 
+    /// Bit 0: NO_FW_UPDATE (firmware updates not permitted while locked / INTERFACE_INFO: not permitted).
     public static let noFirmwareUpdate = Self(rawValue: 1 << 0)
+    /// Bit 1: the TDI generates DMA without PASID.
     public static let dmaWithoutPASID = Self(rawValue: 1 << 1)
+    /// Bit 2: the TDI generates DMA with PASID.
     public static let dmaWithPASID = Self(rawValue: 1 << 2)
+    /// Bit 3: ATS supported and enabled.
     public static let atsEnabled = Self(rawValue: 1 << 3)
+    /// Bit 4: PRS supported and enabled.
     public static let prsEnabled = Self(rawValue: 1 << 4)
 }
 
@@ -35,12 +42,18 @@ public struct InterfaceInfo: OptionSet, Hashable, Sendable {
 ///
 /// Source: docs/spec/tdisp-spdm.md §2.9.
 public struct MMIORangeAttributes: OptionSet, Hashable, Sendable {
+    /// The raw value as on the wire.
     public var rawValue: UInt16
+    /// Wraps a raw value.
     public init(rawValue: UInt16) { self.rawValue = rawValue }
 
+    /// Bit 0: the range maps the MSI-X table.
     public static let msixTable = Self(rawValue: 1 << 0)
+    /// Bit 1: the range maps the MSI-X PBA.
     public static let msixPBA = Self(rawValue: 1 << 1)
+    /// Bit 2: IS_NON_TEE_MEM.
     public static let nonTEEMemory = Self(rawValue: 1 << 2)
+    /// Bit 3: IS_MEM_ATTR_UPDATABLE.
     public static let memoryAttributeUpdatable = Self(rawValue: 1 << 3)
 }
 
@@ -69,6 +82,7 @@ public struct MMIORange: Hashable, Sendable {
     /// RANGE_ID.
     public var rangeID: UInt16
 
+    /// Creates a range (FIRST_PAGE is a 4 KiB page number).
     public init(firstPage: UInt64, numberOfPages: UInt32, attributes: MMIORangeAttributes, rangeID: UInt16) {
         self.firstPage = firstPage
         self.numberOfPages = numberOfPages
@@ -130,6 +144,7 @@ public struct DeviceInterfaceReport: Hashable, Sendable {
     /// DEVICE_SPECIFIC_INFO.
     public var deviceSpecificInfo: [UInt8]
 
+    /// Creates a report; the reserved u16 and the control registers default to 0.
     public init(interfaceInfo: InterfaceInfo, reserved: UInt16 = 0, msixMessageControl: UInt16 = 0,
                 lnrControl: UInt16 = 0, tphControl: UInt32 = 0, mmioRanges: [MMIORange],
                 deviceSpecificInfo: [UInt8] = []) {

@@ -26,29 +26,52 @@ public struct TDISPMessageType: RawRepresentable, Hashable, Sendable, CustomStri
     /// Wraps a code byte.
     public init(rawValue: UInt8) { self.rawValue = rawValue }
 
+    /// 0x81: GET_TDISP_VERSION.
     public static let getTDISPVersion = Self(rawValue: 0x81)
+    /// 0x82: GET_TDISP_CAPABILITIES.
     public static let getTDISPCapabilities = Self(rawValue: 0x82)
+    /// 0x83: LOCK_INTERFACE_REQUEST.
     public static let lockInterfaceRequest = Self(rawValue: 0x83)
+    /// 0x84: GET_DEVICE_INTERFACE_REPORT.
     public static let getDeviceInterfaceReport = Self(rawValue: 0x84)
+    /// 0x85: GET_DEVICE_INTERFACE_STATE.
     public static let getDeviceInterfaceState = Self(rawValue: 0x85)
+    /// 0x86: START_INTERFACE_REQUEST.
     public static let startInterfaceRequest = Self(rawValue: 0x86)
+    /// 0x87: STOP_INTERFACE_REQUEST.
     public static let stopInterfaceRequest = Self(rawValue: 0x87)
+    /// 0x88: BIND_P2P_STREAM_REQUEST.
     public static let bindP2PStreamRequest = Self(rawValue: 0x88)
+    /// 0x89: UNBIND_P2P_STREAM_REQUEST.
     public static let unbindP2PStreamRequest = Self(rawValue: 0x89)
+    /// 0x8A: SET_MMIO_ATTRIBUTE_REQUEST.
     public static let setMMIOAttributeRequest = Self(rawValue: 0x8A)
+    /// 0x8B: VDM_REQUEST.
     public static let vdmRequest = Self(rawValue: 0x8B)
 
+    /// 0x01: TDISP_VERSION.
     public static let tdispVersion = Self(rawValue: 0x01)
+    /// 0x02: TDISP_CAPABILITIES.
     public static let tdispCapabilities = Self(rawValue: 0x02)
+    /// 0x03: LOCK_INTERFACE_RESPONSE.
     public static let lockInterfaceResponse = Self(rawValue: 0x03)
+    /// 0x04: DEVICE_INTERFACE_REPORT.
     public static let deviceInterfaceReport = Self(rawValue: 0x04)
+    /// 0x05: DEVICE_INTERFACE_STATE.
     public static let deviceInterfaceState = Self(rawValue: 0x05)
+    /// 0x06: START_INTERFACE_RESPONSE.
     public static let startInterfaceResponse = Self(rawValue: 0x06)
+    /// 0x07: STOP_INTERFACE_RESPONSE.
     public static let stopInterfaceResponse = Self(rawValue: 0x07)
+    /// 0x08: BIND_P2P_STREAM_RESPONSE.
     public static let bindP2PStreamResponse = Self(rawValue: 0x08)
+    /// 0x09: UNBIND_P2P_STREAM_RESPONSE.
     public static let unbindP2PStreamResponse = Self(rawValue: 0x09)
+    /// 0x0A: SET_MMIO_ATTRIBUTE_RESPONSE.
     public static let setMMIOAttributeResponse = Self(rawValue: 0x0A)
+    /// 0x0B: VDM_RESPONSE.
     public static let vdmResponse = Self(rawValue: 0x0B)
+    /// 0x7F: TDISP_ERROR.
     public static let tdispError = Self(rawValue: 0x7F)
 
     /// The eleven request codes defined by TDISP 1.0, in code order.
@@ -92,6 +115,7 @@ public struct TDISPMessageType: RawRepresentable, Hashable, Sendable, CustomStri
         }
     }
 
+    /// A readable form for traces and the CLI.
     public var description: String { name }
 
     /// The exact size in bytes of a message of this type when the size is fixed, or nil when it

@@ -39,7 +39,9 @@ public struct PCISIGVendorDefinedMessage: Hashable, Sendable {
     public var spdmVersion: UInt8
     /// True for VENDOR_DEFINED_REQUEST (0xFE), false for _RESPONSE (0x7E).
     public var isRequest: Bool
+    /// Param1 (0; SPDM 1.4 bit 7 is LargeReq/LargeResp, not supported here).
     public var param1: UInt8
+    /// Param2 (0).
     public var param2: UInt8
     /// VendorID (0x0001 PCI-SIG; 0x1E98 CXL).
     public var vendorID: UInt16
@@ -48,6 +50,7 @@ public struct PCISIGVendorDefinedMessage: Hashable, Sendable {
     /// The protocol message (for TDISP, a whole TDISP message of §2).
     public var payload: [UInt8]
 
+    /// Creates a message; defaults: SPDM 1.2, Param1/2 0, PCI-SIG vendor, TDISP protocol.
     public init(spdmVersion: UInt8 = 0x12, isRequest: Bool, param1: UInt8 = 0, param2: UInt8 = 0,
                 vendorID: UInt16 = PCISIGVendorDefinedMessage.pciSIGVendorID,
                 protocolID: UInt8 = PCISIGVendorDefinedMessage.tdispProtocolID, payload: [UInt8]) {

@@ -288,7 +288,9 @@ public enum DeviceChangeEvent: Hashable, Sendable {
 
 /// A copy of one TDI's state (``DSM/tdi(_:)``).
 public struct TDISnapshot: Hashable, Sendable {
+    /// INTERFACE_ID: the TDI the message is about.
     public var interfaceID: InterfaceID
+    /// TDI_STATE.
     public var state: TDIState
     /// True while a START nonce is stored (EMU-TDISP-2: only in CONFIG_LOCKED).
     public var hasNonce: Bool

@@ -17,6 +17,7 @@ public struct DSMProfile: Hashable, Sendable {
     public var deviceAddressWidth: UInt8
     /// NUM_REQ_THIS / NUM_REQ_ALL.
     public var numRequestsThis: UInt8
+    /// NUM_REQ_ALL: outstanding requests permitted for all TDIs of the DSM.
     public var numRequestsAll: UInt8
     /// Largest PORTION_LENGTH served (EMU-TDISP-7).
     public var maxPortion: UInt16
@@ -45,6 +46,7 @@ public struct DSMProfile: Hashable, Sendable {
     /// MMIO_REPORTING_OFFSET is not applied (spdm-emu's sample device).
     public var fixedReport: DeviceInterfaceReport?
 
+    /// Creates a profile; see each property for what it changes.
     public init(name: String, requestMessagesSupported: RequestMessagesSupported,
                 lockInterfaceFlagsSupported: LockInterfaceFlags, deviceAddressWidth: UInt8,
                 numRequestsThis: UInt8 = 0, numRequestsAll: UInt8 = 0, maxPortion: UInt16,

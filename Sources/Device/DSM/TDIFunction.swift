@@ -27,6 +27,7 @@ public struct TDIFunction: Hashable, Sendable {
     /// DEVICE_SPECIFIC_INFO placed at the end of the report.
     public var deviceSpecificInfo: [UInt8]
 
+    /// Creates a function description; DMA without PASID is on by default.
     public init(functionID: FunctionID, physicalFunction: FunctionID? = nil, bars: [TDIBAR], msix: TDIMSIX? = nil,
                 dmaWithoutPASID: Bool = true, pasidEnabled: Bool = false, atsEnabled: Bool = false,
                 prsEnabled: Bool = false, deviceSpecificInfo: [UInt8] = []) {
@@ -53,13 +54,16 @@ public struct TDIBAR: Hashable, Sendable {
     public var address: UInt64
     /// Size in bytes (a power of two for a real BAR; 0 means unknown/unassigned: not reported).
     public var size: UInt64
+    /// A 64-bit BAR (occupies two BAR registers).
     public var is64Bit: Bool
+    /// A prefetchable BAR.
     public var prefetchable: Bool
     /// The device lets SET_MMIO_ATTRIBUTE change this BAR's ranges (RANGE_ATTRIBUTES bit 3).
     public var memoryAttributeUpdatable: Bool
     /// The BAR's ranges are not TEE memory (RANGE_ATTRIBUTES bit 2), e.g. a doorbell the host keeps.
     public var nonTEE: Bool
 
+    /// Creates a BAR description.
     public init(index: UInt8, address: UInt64, size: UInt64, is64Bit: Bool = true, prefetchable: Bool = false,
                 memoryAttributeUpdatable: Bool = false, nonTEE: Bool = false) {
         self.index = index
@@ -77,15 +81,22 @@ public struct TDIBAR: Hashable, Sendable {
 /// Sizes in bytes: the table holds 16 bytes per vector, the PBA one bit per vector rounded up
 /// to whole QWORDs (``init(tableBIR:tableOffset:pbaBIR:pbaOffset:vectors:messageControl:)``).
 public struct TDIMSIX: Hashable, Sendable {
+    /// Table BIR: the BAR holding the MSI-X table.
     public var tableBIR: UInt8
+    /// Table offset in that BAR, bytes.
     public var tableOffset: UInt32
+    /// Table size, bytes (16 per vector).
     public var tableSize: UInt32
+    /// PBA BIR: the BAR holding the Pending Bit Array.
     public var pbaBIR: UInt8
+    /// PBA offset in that BAR, bytes.
     public var pbaOffset: UInt32
+    /// PBA size, bytes.
     public var pbaSize: UInt32
     /// The capability's Message Control register, copied into the report when LOCK_MSIX is set.
     public var messageControl: UInt16
 
+    /// Creates an MSI-X description from explicit sizes.
     public init(tableBIR: UInt8, tableOffset: UInt32, tableSize: UInt32, pbaBIR: UInt8, pbaOffset: UInt32,
                 pbaSize: UInt32, messageControl: UInt16) {
         self.tableBIR = tableBIR
