@@ -5,6 +5,7 @@ import Crypto
 import Synchronization
 import SystemPackage
 import TDISP
+import UAPI
 import Wire
 
 /// The Arm CCA TSM: the host driver (`drivers/virt/coco/arm-cca-host/arm-cca.c`) and the RMM

@@ -4,31 +4,12 @@
 import Device
 import SystemPackage
 import TDISP
+import UAPI
 
-/// The `tvm_arch` value of `struct iommu_vdevice_tsm_req`: which TSM architecture a guest request
-/// is written for.
-///
-/// | value | architecture |
-/// |---|---|
-/// | 1 | Arm CCA |
-/// | 2 | AMD SEV-SNP with SEV-TIO |
-/// | 3 | Intel TDX Connect |
-///
-/// Source: arch-backends.md §0 [P].
-public enum TSMArch: UInt32, Sendable, CaseIterable, CustomStringConvertible {
-    case cca = 1
-    case sev = 2
-    case tdx = 3
-
-    /// The name the standard or spec uses.
-    public var description: String {
-        switch self {
-        case .cca: return "CCA"
-        case .sev: return "SEV"
-        case .tdx: return "TDX"
-        }
-    }
-}
+/// The `tvm_arch` value of `struct iommu_vdevice_tsm_req`: the uAPI's own ``UAPI/TVMArch``
+/// (CCA = 1, SEV = 2, TDX = 3; arch-backends.md §0 [P]), named here so firmware clients need not
+/// import `UAPI`.
+public typealias TSMArch = TVMArch
 
 /// The `op` value of `struct iommu_vdevice_tsm_req` (revised uAPI).
 ///
@@ -55,6 +36,20 @@ public enum GuestOp: UInt32, Sendable, CaseIterable, CustomStringConvertible {
     /// The uAPI enumerator name (`TSM_REQ_READ_OBJECT`, …), as `UAPI.GuestRequestOp` spells it,
     /// so the kernel glue can map a profile's op numbering onto these values by name.
     public var uapiName: String { "TSM_REQ_" + description }
+
+    /// The op of a `UAPI.GuestRequestOp` (the kernel maps its profile's numbering to it with
+    /// `UAPIProfile.op(rawValue:)`).
+    public init(_ op: GuestRequestOp) {
+        switch op {
+        case .readObject: self = .readObject
+        case .regenObject: self = .regenObject
+        case .objectInfo: self = .objectInfo
+        case .validateMMIO: self = .validateMMIO
+        case .setTDIState: self = .setTDIState
+        case .sevEnableDMA: self = .sevEnableDMA
+        case .sevDisableDMA: self = .sevDisableDMA
+        }
+    }
 
     /// The op whose uAPI enumerator name is `uapiName`, or nil.
     public init?(uapiName: String) {

@@ -4,6 +4,7 @@
 import Synchronization
 import SystemPackage
 import TDISP
+import UAPI
 import Wire
 
 /// The AMD SEV-TIO TSM: the host driver (`drivers/crypto/ccp/sev-dev-tsm.c`) and the PSP model

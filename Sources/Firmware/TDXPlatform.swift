@@ -4,6 +4,7 @@
 import Synchronization
 import SystemPackage
 import TDISP
+import UAPI
 import Wire
 
 /// The Intel TDX Connect TSM: the host driver and the TDX module model behind it.
