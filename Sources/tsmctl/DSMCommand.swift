@@ -1,6 +1,7 @@
 import ArgumentParser
 import Device
 import Foundation
+import PCI
 import TDISP
 import Wire
 
@@ -21,8 +22,9 @@ struct DSMCommand: ParsableCommand {
         commandName: "dsm",
         abstract: "Send TDISP requests (hex, one per line) to a device's DSM and print the responses.",
         discussion: """
-            DUMP is an lspci dump, or `builtin` for the built-in sample device (the TEE-IO \
-            endpoint e1:00.0 of Examples/devices with its 4 VFs, transcribed by hand). REQUESTS \
+            DUMP is an lspci dump (the DSM of --function's device, or of the first DSM-capable \
+            function, answers), or `builtin` for a hand-made copy of the TEE-IO endpoint \
+            e1:00.0 of Examples/devices with its 4 VFs. REQUESTS \
             is a file, or `-` (the default) for standard input. Each output line is a JSON object \
             with the request and response as hex and decoded. See docs/tdisp.md.
             """)
@@ -46,26 +48,24 @@ struct DSMCommand: ParsableCommand {
         guard let chosen = DSMProfile.named(profile) else {
             fail("unknown profile '\(profile)' (known: \(DSMProfile.all.map(\.name).joined(separator: ", ")))")
         }
-        let functions: [TDIFunction]
+        var chosenFunction: FunctionID?
+        if let function {
+            guard let parsed = DSMDevice.parseBDF(function) else { fail("--function '\(function)' is not a BDF") }
+            chosenFunction = parsed
+        }
+        let device: (dsm: DSM, own: FunctionID)
         do {
-            functions = try DSMDevice.functions(dump: dump)
+            device = try DSMDevice.make(dump: dump, function: chosenFunction, profile: chosen,
+                                        entropy: seed.map(DSMEntropy.seeded) ?? .system)
         } catch {
             fail("\(dump): \(error)")
         }
-        var target = functions.first?.functionID ?? FunctionID(rawValue: 0)
-        if let function {
-            guard let parsed = DSMDevice.parseBDF(function) else { fail("--function '\(function)' is not a BDF") }
-            guard functions.contains(where: { $0.functionID == parsed }) || chosen.versionInitialisesGlobalContext else {
-                fail("--function \(function): no such function in \(dump)")
-            }
-            target = parsed
+        let dsm = device.dsm
+        if let chosenFunction, !chosen.versionInitialisesGlobalContext,
+           !dsm.functions.contains(where: { $0.functionID == chosenFunction }) {
+            fail("--function \(function ?? ""): no such function served by the DSM of \(dump)")
         }
-        let dsm: DSM
-        do {
-            dsm = try DSM(functions: functions, profile: chosen, entropy: seed.map(DSMEntropy.seeded) ?? .system)
-        } catch {
-            fail("\(dump): cannot build a DSM: \(error)")
-        }
+        let target = chosenFunction ?? device.own
         let text: String
         do {
             if requests == "-" {
@@ -99,10 +99,41 @@ enum DSMDevice {
         var description: String
     }
 
-    /// The functions a DSM for `dump` serves.
-    static func functions(dump: String) throws -> [TDIFunction] {
-        if dump == "builtin" { return builtinSample }
-        throw Failure(description: "reading lspci dumps needs the PCI module's parser, which is not on this branch yet; use `builtin`")
+    /// The DSM for `dump` and the FUNCTION_ID it is the DSM of.
+    ///
+    /// `builtin`: ``builtinSample``. Otherwise an lspci dump read with the PCI module
+    /// (`PCITopology(lspci:)`); the DSM is the one Linux would find for `function`
+    /// (`findDSM`, kernel-uapi.md §6.2), or without `function` the first DSM-capable function; it
+    /// serves its own function and the functions of its walk (`DSM(device:dsm:)`).
+    static func make(dump: String, function: FunctionID?, profile: DSMProfile,
+                     entropy: DSMEntropy) throws -> (dsm: DSM, own: FunctionID) {
+        if dump == "builtin" {
+            let functions = builtinSample
+            return (try DSM(functions: functions, profile: profile, entropy: entropy), functions[0].functionID)
+        }
+        let text: String
+        do {
+            text = try String(contentsOfFile: dump, encoding: .utf8)
+        } catch {
+            throw Failure(description: "cannot read: \(error)")
+        }
+        let topology = try PCITopology(lspci: text)
+        let owner: PCIFunction
+        if let function {
+            let bdf = BDF(domain: UInt32(function.segment ?? 0), routingID: function.requesterID)
+            guard topology[bdf] != nil else { throw Failure(description: "--function \(bdf): no such function") }
+            guard let found = topology.findDSM(for: bdf) else {
+                throw Failure(description: "no DSM for \(bdf) (Linux find_dsm_dev() would fail with ENXIO)")
+            }
+            owner = found
+        } else {
+            guard let first = topology.functions.first(where: \.canBeDSM) else {
+                throw Failure(description: "no function can be a DSM (needs PCIe Endpoint/Upstream Port/RCiEP function 0 with IDE or TEE-IO)")
+            }
+            owner = first
+        }
+        let dsm = try DSM(device: topology, dsm: owner.bdf, profile: profile, entropy: entropy)
+        return (dsm, FunctionID(requesterID: owner.bdf.routingID))
     }
 
     /// The TEE-IO endpoint of Examples/devices/tee-io-endpoint-sriov.lspci, by hand: PF e1:00.0

@@ -97,6 +97,21 @@ import Testing
         #expect(result.stdout.contains("\"request\":\"1187000021e10000"))  // {function} = e1:04.1 = 0xe121
     }
 
+    @Test func realDumpWalksThePFAndAVF() throws {
+        let dump = Self.root.appendingPathComponent("Examples/devices/tee-io-endpoint-sriov.lspci").path
+        let walk = Self.root.appendingPathComponent("Examples/dsm/walk.txt").path
+        let pf = try Self.run([dump, walk, "--seed", "2"])
+        #expect(pf.status == 0, "stderr: \(pf.stderr)")
+        #expect(pf.stdout.split(separator: "\n").compactMap { Self.field($0, "state") } == ["CONFIG_UNLOCKED", "CONFIG_LOCKED", "RUN", "CONFIG_UNLOCKED"])
+        #expect(pf.stdout.contains("\"function\":\"e1:00.0\""))
+        let vf = try Self.run([dump, walk, "--seed", "2", "--function", "e1:04.3"])
+        #expect(vf.status == 0, "stderr: \(vf.stderr)")
+        #expect(vf.stdout.contains("\"function\":\"e1:04.3\"") && !vf.stdout.contains("TDISP_ERROR"))
+        let doe = Self.root.appendingPathComponent("Examples/devices/doe-two-mailboxes.lspci").path
+        let none = try Self.run([doe, "-"])
+        #expect(none.status == 2 && none.stderr.contains("no function can be a DSM"))
+    }
+
     @Test func malformedInputIsRefusedNamingTheLine() throws {
         let early = try Self.run(["builtin", "-"], input: "# comment\n10 86 0000 {function} 0000000000000000 {nonce}\n")
         #expect(early.status == 2)
