@@ -102,7 +102,7 @@ let package = Package(
         .testTarget(name: "ConformanceTests", dependencies: ["KernelScript", "Kernel", "UAPI"], swiftSettings: strict),
         .testTarget(
             name: "FirmwareTests",
-            dependencies: ["Firmware", "Device", "TDISP", "Wire", .product(name: "SystemPackage", package: "swift-system")],
+            dependencies: ["Firmware", "Device", "TDISP", "PCI", "UAPI", "Wire", .product(name: "SystemPackage", package: "swift-system")],
             swiftSettings: strict),
         .testTarget(name: "VMMTests", dependencies: ["VMM", "UAPI", "Kernel"], swiftSettings: strict),
         .testTarget(name: "GuestTests", dependencies: ["Guest", "Device", "TDISP", "Wire"], swiftSettings: strict),
