@@ -1,6 +1,7 @@
 // The AMD SEV-TIO platform: the PSP model (device contexts, TDI states, ASID fence, MMIO
 // validated bits, SDTE, guest-message sequence numbers) and the host `sev-dev-tsm` guest_request
 // in front of it. Source: arch-backends.md §2, §6.2 (EMU-SEV-1..5).
+import Crypto
 import Synchronization
 import SystemPackage
 import TDISP
@@ -214,14 +215,37 @@ public final class SEVPlatform: LinkTSMDriver {
         if op.isObjectOp { return .failure(.invalidArgument) }  // EMU-SEV-1
         return state.withLock { state in
             guard state.tdis[function] != nil else { return .failure(.noSuchAddressOrDevice) }
-            if op == .setTDIState { return setTDIState(&state, function, request, memory) }
+            if op == .setTDIState { return setTDIState(&state, function, request, memory, payload: profile.sevSetStatePayload) }
             return tioMessage(&state, function, op, request, memory)
         }
     }
 
-    /// VALIDATE_MMIO / SEV_ENABLE_DMA / SEV_DISABLE_DMA: an EMU-SEV-2 guest message through
-    /// PSP TIO_GUEST_REQUEST (0xE0).
-    private func tioMessage(_ state: inout State, _ function: FunctionID, _ op: GuestOp,
+    /// The v5 scope form of the same driver (`sev-dev-tsm.c`, arch-backends.md §2.2 "PCI_INFO
+    /// (scope API)"), for a kernel running the v5 uAPI (`tvm_arch` absent):
+    ///
+    /// | scope | meaning | request | success returns |
+    /// |---|---|---|---|
+    /// | 0 PCI_INFO | any TIO guest message (TDI_INFO, MMIO_VALIDATE, MMIO_CONFIG, SDTE_WRITE) through PSP GUEST_REQUEST | header + struct (EMU-SEV-2) | the response length (in ``GuestRequestOutcome/residue``) |
+    /// | 1 STATE_CHANGE | SET_TDI_STATE | exactly 1 byte, resp_len 0 | 0 |
+    /// | other | – | – | EINVAL |
+    ///
+    /// The checks and errno are those of ``guestRequest(function:_:memory:)`` for the same
+    /// message; an SDTE_WRITE enables DMA when its SDTE has V = 1 and disables it when all zero.
+    public func scopeRequest(function: FunctionID, scope: UInt32, _ request: GuestRequest, memory: any UserMemory) -> GuestRequestOutcome {
+        guard request.isUserPointer else { return .failure(.invalidArgument) }
+        return state.withLock { state in
+            guard state.tdis[function] != nil else { return .failure(.noSuchAddressOrDevice) }
+            switch scope {
+            case 0: return tioMessage(&state, function, nil, request, memory)
+            case 1: return setTDIState(&state, function, request, memory, payload: .byte)
+            default: return .failure(.invalidArgument)
+            }
+        }
+    }
+
+    /// VALIDATE_MMIO / SEV_ENABLE_DMA / SEV_DISABLE_DMA (or, with `op` nil, the v5 PCI_INFO
+    /// scope): an EMU-SEV-2 guest message through PSP TIO_GUEST_REQUEST (0xE0).
+    private func tioMessage(_ state: inout State, _ function: FunctionID, _ op: GuestOp?,
                             _ request: GuestRequest, _ memory: any UserMemory) -> GuestRequestOutcome {
         guard let tdi = state.tdis[function] else { return .failure(.noSuchAddressOrDevice) }
         let numbering = profile.sevTIOMessageNumbering
@@ -230,7 +254,12 @@ public final class SEVPlatform: LinkTSMDriver {
         guard let header = try? SEV.MessageHeader(decoding: Array(bytes.prefix(SEV.MessageHeader.size))),
               let message = SEV.TIOMessage.request(header.messageType, numbering)
         else { return .failure(.invalidArgument) }
-        let allowed: [SEV.TIOMessage] = op == .validateMMIO ? [.mmioValidate, .mmioConfig] : [.sdteWrite]
+        let allowed: [SEV.TIOMessage]
+        switch op {
+        case .validateMMIO?: allowed = [.mmioValidate, .mmioConfig]
+        case .sevEnableDMA?, .sevDisableDMA?: allowed = [.sdteWrite]
+        default: allowed = SEV.TIOMessage.allCases
+        }
         guard allowed.contains(message), header.messageVersion == SEV.MessageHeader.tioMessageVersion,
               Int(header.headerSize) == SEV.MessageHeader.size, Int(header.messageSize) == message.requestSize,
               bytes.count == SEV.MessageHeader.size + message.requestSize
@@ -239,14 +268,20 @@ public final class SEVPlatform: LinkTSMDriver {
         guard Int(request.responseLength) >= responseSize else { return .failure(.invalidArgument) }
         let body = Array(bytes[SEV.MessageHeader.size...])
         var sdteRequest: SEV.SDTEWriteRequest? = nil
+        var sdteOp = op
         if message == .sdteWrite {
-            guard let parsed = try? SEV.SDTEWriteRequest(decoding: body),
-                  op == .sevEnableDMA ? parsed.valid : parsed.isZero
-            else { return .failure(.invalidArgument) }
+            guard let parsed = try? SEV.SDTEWriteRequest(decoding: body) else { return .failure(.invalidArgument) }
+            switch op {
+            case .sevEnableDMA?: guard parsed.valid else { return .failure(.invalidArgument) }
+            case .sevDisableDMA?: guard parsed.isZero else { return .failure(.invalidArgument) }
+            default:
+                guard parsed.valid || parsed.isZero else { return .failure(.invalidArgument) }
+                sdteOp = parsed.valid ? .sevEnableDMA : .sevDisableDMA
+            }
             sdteRequest = parsed
         }
         // Host IOMMU tsm_enable comes before the PSP call for SEV_ENABLE_DMA (§2.2).
-        if op == .sevEnableDMA, state.faults.firmwareCall(SEV.PSPCommand.iommuTSMEnable) != nil {
+        if sdteOp == .sevEnableDMA, state.faults.firmwareCall(SEV.PSPCommand.iommuTSMEnable) != nil {
             return .failure(.ioError)
         }
         let expected = (state.sequence[tdi.vm] ?? 0) + 1
@@ -265,16 +300,38 @@ public final class SEVPlatform: LinkTSMDriver {
             guard let payload = try? SEV.MMIOConfigRequest(decoding: body) else { return .failure(.invalidArgument) }
             responseBody = mmioConfig(&state, function, payload).encoded()
         case .sdteWrite:
-            guard let payload = sdteRequest else { return .failure(.invalidArgument) }
-            responseBody = sdteWrite(&state, function, op, payload).encoded()
+            guard let payload = sdteRequest, let sdteOp else { return .failure(.invalidArgument) }
+            responseBody = sdteWrite(&state, function, sdteOp, payload).encoded()
         case .tdiInfo:
-            return .failure(.invalidArgument)
+            guard let payload = try? SEV.TDIInfoRequest(decoding: body) else { return .failure(.invalidArgument) }
+            responseBody = tdiInfo(state, function, payload).encoded()
         }
         state.sequence[tdi.vm] = expected + 1
         let response = SEV.GuestMessage(sequenceNumber: expected + 1, messageType: message.responseType(numbering),
                                         body: responseBody).encoded()
         guard memory.write(request.responseAddress, response) else { return .failure(.badAddress) }
+        if op == nil { return GuestRequestOutcome(residue: response.count, response: response) }  // scope API: the length
         return GuestRequestOutcome(residue: Int(request.responseLength) - response.count, response: response)
+    }
+
+    /// TDI_INFO: bind status, the lock flags, SHA-384 digests of the certificate chain,
+    /// measurements and report (48 bytes each, FW-SEV-8), and the report count.
+    private func tdiInfo(_ state: State, _ function: FunctionID, _ request: SEV.TDIInfoRequest) -> SEV.TDIInfoResponse {
+        guard let tdi = state.tdis[function], addresses(request.tdiID, tdi), let link = state.devices[tdi.dsm] else {
+            return SEV.TDIInfoResponse(tdiID: request.tdiID, status: SEV.TDIBindStatus.invalid.rawValue)
+        }
+        let bound = tdi.state == .configLocked || tdi.state == .run
+        func digest(_ bytes: [UInt8]) -> [UInt8] { Array(SHA384.hash(data: bytes)) }
+        let measurements = link.evidence.measurements
+        return SEV.TDIInfoResponse(
+            tdiID: request.tdiID,
+            status: bound ? SEV.TDIBindStatus.bound.rawValue : SEV.TDIBindStatus.unbound.rawValue,
+            measurementFlags: measurements.isEmpty ? 0 : 1,
+            lockFlags: UInt32(link.lockFlags.rawValue),
+            certificatesDigest: digest(link.evidence.certificateChain),
+            measurementsDigest: digest(measurements),
+            reportDigest: digest(tdi.report),
+            reportCount: bound ? 1 : 0)
     }
 
     /// True when the TIO struct's first 8 bytes name `tdi` under the profile's addressing.
@@ -378,11 +435,11 @@ public final class SEVPlatform: LinkTSMDriver {
     /// SET_TDI_STATE: 1 → RUN (TDI_STATUS must read CONFIG_LOCKED; TDI_BIND with the run flag:
     /// TDISP START_INTERFACE; ASID_FENCE_CLEAR); other values → TDI_UNBIND (TDISP STOP).
     private func setTDIState(_ state: inout State, _ function: FunctionID, _ request: GuestRequest,
-                             _ memory: any UserMemory) -> GuestRequestOutcome {
-        let size = profile.sevSetStatePayload == .byte ? 1 : 4
+                             _ memory: any UserMemory, payload kind: FirmwareProfile.SEVSetStatePayload) -> GuestRequestOutcome {
+        let size = kind == .byte ? 1 : 4
         guard Int(request.requestLength) == size, request.responseLength == 0 else { return .failure(.invalidArgument) }
         guard let bytes = copyIn(request, memory) else { return .failure(.badAddress) }
-        guard let payload = try? SEV.SetTDIStateRequest(decoding: bytes, payload: profile.sevSetStatePayload),
+        guard let payload = try? SEV.SetTDIStateRequest(decoding: bytes, payload: kind),
               let tdi = state.tdis[function], let link = state.devices[tdi.dsm]
         else { return .failure(.invalidArgument) }
         let requester = link.requester(function)

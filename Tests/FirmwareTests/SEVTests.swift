@@ -337,3 +337,59 @@ struct SEVTests {
         #expect(h.deviceState == (rule.effect == .deviceSilent ? .configLocked : .configUnlocked))
     }
 }
+
+@Suite("SEV-TIO v5 scope form")
+struct SEVScopeTests {
+    private func scope(_ h: Harness<SEVPlatform>, _ scope: UInt32, _ payload: [UInt8], responseLength: Int = 0,
+                       user: Bool = true) -> GuestRequestOutcome {
+        h.memory.map(Address.request, payload)
+        h.memory.map(Address.response, zeroes: responseLength)
+        let request = GuestRequest(op: scope, tvmArch: 0, requestAddress: Address.request, requestLength: UInt32(payload.count),
+                                   responseAddress: Address.response, responseLength: UInt32(responseLength), isUserPointer: user)
+        return h.platform.scopeRequest(function: h.function, scope: scope, request, memory: h.memory)
+    }
+
+    @Test("PCI_INFO with TDI_INFO returns the response length and the TDI's evidence digests")
+    func tdiInfo() throws {
+        let h = try Harness(SEVPlatform())
+        let outcome = scope(h, 0, h.message(19, SEV.TDIInfoRequest(tdiID: h.tdiID).encoded()), responseLength: 4096)
+        #expect(outcome.errno == nil && outcome.tsmCode == 0)
+        #expect(outcome.residue == 96 + 192)
+        let message = try SEV.GuestMessage(decoding: outcome.response)
+        #expect(message.header.messageType == 20)
+        let info = try SEV.TDIInfoResponse(decoding: message.body)
+        #expect(info.status == SEV.TDIBindStatus.bound.rawValue && info.tdiID == 1)
+        #expect(info.lockFlags == 0x5)          // NO_FW_UPDATE | LOCK_MSIX, both supported by the DSM
+        #expect(info.measurementFlags == 1 && info.reportCount == 1)
+        #expect(info.reportDigest.count == 48 && info.reportDigest != info.certificatesDigest)
+        #expect(info.reportDigest != [UInt8](repeating: 0, count: 48))
+        let wrong = scope(h, 0, h.message(19, SEV.TDIInfoRequest(tdiID: 77).encoded()), responseLength: 4096)
+        #expect(try SEV.TDIInfoResponse(decoding: SEV.GuestMessage(decoding: wrong.response).body).status == SEV.TDIBindStatus.invalid.rawValue)
+    }
+
+    @Test("STATE_CHANGE runs the TDI; SDTE_WRITE under PCI_INFO enables or disables by content")
+    func stateAndSDTE() throws {
+        let h = try Harness(SEVPlatform())
+        #expect(scope(h, 1, [1], responseLength: 1).errno == .invalidArgument)
+        #expect(scope(h, 1, [1, 0, 0, 0]).errno == .invalidArgument)
+        #expect(scope(h, 1, [1]).errno == nil)
+        #expect(h.deviceState == .run)
+        let enable = scope(h, 0, h.message(25, SEV.SDTEWriteRequest(tdiID: h.tdiID, sdte: SEV.SDTEWriteRequest.validSDTE(vtom: 0)).encoded()), responseLength: 112)
+        #expect(enable.errno == nil && enable.residue == 112)
+        #expect(h.platform.tdiInfo(function: h.function)?.tsmEnabled == true)
+        var junk = [UInt8](repeating: 0, count: 64)
+        junk[9] = 1
+        #expect(scope(h, 0, h.message(25, SEV.SDTEWriteRequest(tdiID: h.tdiID, sdte: junk).encoded()), responseLength: 112).errno == .invalidArgument)
+        #expect(scope(h, 0, h.message(25, SEV.SDTEWriteRequest(tdiID: h.tdiID, sdte: []).encoded()), responseLength: 112).errno == nil)
+        #expect(h.platform.tdiInfo(function: h.function)?.tsmEnabled == false)
+    }
+
+    @Test("other scopes, kernel pointers → EINVAL; no TDI → ENXIO", arguments: [UInt32(2), 3, 4])
+    func rejects(value: UInt32) throws {
+        let h = try Harness(SEVPlatform())
+        #expect(scope(h, value, [1]).errno == .invalidArgument)
+        #expect(scope(h, 1, [1], user: false).errno == .invalidArgument)
+        let unbound = try Harness(SEVPlatform(), bind: false)
+        #expect(scope(unbound, 1, [1]).errno == .noSuchAddressOrDevice)
+    }
+}
