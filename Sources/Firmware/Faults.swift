@@ -153,3 +153,114 @@ struct FaultState: Sendable {
         }
     }
 }
+
+// MARK: - Text form (for `tsmctl script` and the CLI)
+
+/// Why a fault rule's text form could not be read.
+public struct FaultRuleSyntaxError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// The text that was refused.
+    public var text: String
+    /// What was wrong with it.
+    public var reason: String
+    public var description: String { "fault rule \"\(text)\": \(reason)" }
+}
+
+extension FaultPlan.Rule: CustomStringConvertible {
+    /// Reads a rule written as `TRIGGER=EFFECT`:
+    ///
+    /// | trigger | meaning |
+    /// |---|---|
+    /// | `fw#N` | the N-th firmware call (N ≥ 1) |
+    /// | `fw:NAME` or `fw:NAME#K` | the K-th (default 1st) call named NAME (e.g. `fw:RMI_VDEV_START`) |
+    /// | `tdisp:CODE` or `tdisp:CODE#K` | the K-th TDISP request with message code CODE (e.g. `tdisp:0x86`) |
+    ///
+    /// | effect | meaning |
+    /// |---|---|
+    /// | `STATUS` | ``FaultPlan/Effect/firmwareStatus(_:)`` (decimal or 0x-hex, 64 bits) |
+    /// | `error:CODE` or `error:CODE,DATA` | ``FaultPlan/Effect/tdispError(code:data:)`` |
+    /// | `silent` | ``FaultPlan/Effect/deviceSilent`` |
+    ///
+    /// Example: `tdisp:0x86=error:0x102`, `fw:TDI_BIND=0x3c`, `fw#3=silent`.
+    /// Throws ``FaultRuleSyntaxError`` (never traps) for anything else.
+    public init(parsing text: String) throws(FaultRuleSyntaxError) {
+        func fail(_ reason: String) -> FaultRuleSyntaxError { FaultRuleSyntaxError(text: text, reason: reason) }
+        let parts = text.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+        guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else { throw fail("expected TRIGGER=EFFECT") }
+        let (triggerText, effectText) = (parts[0], parts[1])
+        let trigger: FaultPlan.Trigger
+        if triggerText.hasPrefix("fw#") {
+            guard let n = Self.number(String(triggerText.dropFirst(3))), n >= 1, n <= UInt64(Int.max) else { throw fail("bad call number") }
+            trigger = .nthFirmwareCall(Int(n))
+        } else if triggerText.hasPrefix("fw:") || triggerText.hasPrefix("tdisp:") {
+            let isFirmware = triggerText.hasPrefix("fw:")
+            let body = String(triggerText.dropFirst(isFirmware ? 3 : 6))
+            let pieces = body.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+            var occurrence = 1
+            if pieces.count == 2 {
+                guard let k = Self.number(pieces[1]), k >= 1, k <= UInt64(Int.max) else { throw fail("bad occurrence") }
+                occurrence = Int(k)
+            }
+            guard let name = pieces.first, !name.isEmpty else { throw fail("missing name or code") }
+            if isFirmware {
+                trigger = .firmwareCall(name, occurrence: occurrence)
+            } else {
+                guard let code = Self.number(name), code <= 0xFF else { throw fail("bad TDISP message code") }
+                trigger = .tdispRequest(UInt8(code), occurrence: occurrence)
+            }
+        } else {
+            throw fail("trigger must start with fw#, fw: or tdisp:")
+        }
+        let effect: FaultPlan.Effect
+        if effectText == "silent" {
+            effect = .deviceSilent
+        } else if effectText.hasPrefix("error:") {
+            let fields = effectText.dropFirst(6).split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+            guard fields.count <= 2, let code = fields.first.flatMap(Self.number), code <= UInt64(UInt32.max) else {
+                throw fail("bad TDISP error")
+            }
+            var data: UInt64 = 0
+            if fields.count == 2 {
+                guard let value = Self.number(fields[1]), value <= UInt64(UInt32.max) else { throw fail("bad TDISP error data") }
+                data = value
+            }
+            effect = .tdispError(code: UInt32(code), data: UInt32(data))
+        } else {
+            guard let status = Self.number(effectText) else { throw fail("bad firmware status") }
+            effect = .firmwareStatus(status)
+        }
+        self.init(trigger, effect)
+    }
+
+    /// The text form ``init(parsing:)`` reads back.
+    public var description: String {
+        let triggerText: String
+        switch trigger {
+        case let .nthFirmwareCall(n): triggerText = "fw#\(n)"
+        case let .firmwareCall(name, occurrence): triggerText = "fw:\(name)" + (occurrence == 1 ? "" : "#\(occurrence)")
+        case let .tdispRequest(code, occurrence):
+            triggerText = "tdisp:0x" + String(code, radix: 16) + (occurrence == 1 ? "" : "#\(occurrence)")
+        }
+        let effectText: String
+        switch effect {
+        case let .firmwareStatus(status): effectText = "0x" + String(status, radix: 16)
+        case let .tdispError(code, data):
+            effectText = "error:0x" + String(code, radix: 16) + (data == 0 ? "" : ",0x" + String(data, radix: 16))
+        case .deviceSilent: effectText = "silent"
+        }
+        return triggerText + "=" + effectText
+    }
+
+    private static func number(_ text: String) -> UInt64? {
+        if text.hasPrefix("0x") || text.hasPrefix("0X") { return UInt64(text.dropFirst(2), radix: 16) }
+        return UInt64(text, radix: 10)
+    }
+}
+
+extension FaultPlan {
+    /// A plan from rules in their text form (``FaultPlan/Rule/init(parsing:)``), in order.
+    public init(parsing rules: [String]) throws(FaultRuleSyntaxError) {
+        var parsed: [Rule] = []
+        for text in rules { parsed.append(try Rule(parsing: text)) }
+        self.init(parsed)
+    }
+}

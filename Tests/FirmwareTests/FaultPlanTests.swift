@@ -91,3 +91,37 @@ struct FaultPlanTests {
         try platform.connect(dsm: pf, transport: dsm, evidence: DeviceEvidence())
     }
 }
+
+@Suite("Fault rule text form")
+struct FaultRuleTextTests {
+    @Test("rules read and print back", arguments: [
+        ("fw#3=0x6", FaultPlan.Rule(.nthFirmwareCall(3), .firmwareStatus(6))),
+        ("fw:RMI_VDEV_START=0x6", .init(.firmwareCall("RMI_VDEV_START"), .firmwareStatus(6))),
+        ("fw:TDI_BIND#2=0x3c", .init(.firmwareCall("TDI_BIND", occurrence: 2), .firmwareStatus(0x3C))),
+        ("tdisp:0x86=error:0x102", .init(.tdispRequest(0x86), .tdispError(code: 0x102))),
+        ("tdisp:0x84#2=error:0x7,0x84", .init(.tdispRequest(0x84, occurrence: 2), .tdispError(code: 7, data: 0x84))),
+        ("tdisp:0x85=silent", .init(.tdispRequest(0x85), .deviceSilent)),
+        ("fw:TDH.MMIO.MAP=0x8000020000000000", .init(.firmwareCall("TDH.MMIO.MAP"), .firmwareStatus(0x8000_0200_0000_0000))),
+    ])
+    func roundTrip(text: String, rule: FaultPlan.Rule) throws {
+        #expect(try FaultPlan.Rule(parsing: text) == rule)
+        #expect(try FaultPlan.Rule(parsing: rule.description) == rule)
+    }
+
+    @Test("malformed rules are refused, never trap", arguments: [
+        "", "=", "fw#0=1", "fw#=1", "fw#x=1", "fw:=1", "fw:A#0=1", "tdisp:0x100=silent", "tdisp:zz=silent",
+        "tdisp:0x86=error:", "tdisp:0x86=error:0x1,0x2,0x3", "tdisp:0x86=error:0x100000000", "nope=1",
+        "fw:A=0x10000000000000000", "fw:A=-1", "fw:A", "fw#99999999999999999999=1",
+    ])
+    func refused(text: String) {
+        #expect(throws: FaultRuleSyntaxError.self) { try FaultPlan.Rule(parsing: text) }
+    }
+
+    @Test("a parsed plan drives the platform like a built one")
+    func parsedPlan() throws {
+        let h = try Harness(CCAPlatform())
+        h.platform.setFaultPlan(try FaultPlan(parsing: ["tdisp:0x86=error:0x102"]))
+        #expect(h.send(.setTDIState, CCA.SetTDIStateRequest(state: 2).encoded()).errno == .protocolError)
+        #expect(h.platform.vdevInfo(function: h.function)?.state == .error)
+    }
+}
