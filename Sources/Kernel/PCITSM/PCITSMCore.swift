@@ -1,5 +1,6 @@
 import Synchronization
 import SystemPackage
+import UAPI
 
 /// One PCI function as pci-tsm tracks it: the kernel's `struct pci_dev` with its `tsm` pointer.
 ///
@@ -57,9 +58,9 @@ public final class PCITSMCore: Sendable {
     /// The PCI devices, by address (the kernel's device list). Its own lock; nodes are stable.
     private let devices = Mutex<[PCIFunctionAddress: PCIFunctionNode]>([:])
     /// Which (op, arch) pairs the profile allows (pci-tsm's duplicate check, spec 4.3 step 7).
-    let profile: KernelProfile
+    let profile: UAPIProfile
 
-    init(profile: KernelProfile) {
+    init(profile: UAPIProfile) {
         self.profile = profile
         self.registry = RWState()
     }
@@ -481,10 +482,10 @@ public final class PCITSMCore: Sendable {
     @inline(__always)
     func guestRequest(_ node: PCIFunctionNode, _ request: inout TSMGuestRequest, signalPending: Bool) throws(Errno) -> Int {
         if let arch = request.tvmArch {
-            guard profile.isValidArch(arch) else { throw .invalidArgument }
-            guard profile.isValidOp(request.op, arch: arch) else { throw .invalidArgument }
+            guard TVMArch(rawValue: arch) != nil else { throw .invalidArgument }
+            guard profile.guestRequestVerdict(op: request.op, tvmArch: arch).isAllowed else { throw .invalidArgument }
         } else {
-            guard request.op <= 1 else { throw .invalidArgument }
+            guard request.op <= TSMReqScope.pciTSMLast.rawValue else { throw .invalidArgument }
         }
         let wait = LockWait.interruptible(signalPending: signalPending)
         return try rwsem.withRead(wait) { () throws(Errno) -> Int in

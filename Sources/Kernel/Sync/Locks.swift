@@ -208,3 +208,46 @@ public final class KernelMutex<Value: ~Copyable>: @unchecked Sendable {
     }
 }
 
+
+/// A value guarded by a ``ReaderWriterLock``: many concurrent readers, one writer.
+///
+/// Used for tables read on every ioctl (the file table, an iommufd object table) so the read path
+/// is two atomic operations.
+public final class RWProtected<Value>: @unchecked Sendable {
+    // @unchecked: `value` is only reached inside `read` (shared) or `write` (exclusive).
+    private let lock = ReaderWriterLock()
+    private var value: Value
+
+    /// Creates the guard around `value`.
+    public init(_ value: Value) { self.value = value }
+
+    /// Runs `body` with shared access.
+    @inline(__always)
+    public func read<R>(_ body: (borrowing Value) throws(Errno) -> R) throws(Errno) -> R {
+        _ = lock.lockRead(.uninterruptible)
+        defer { lock.unlockRead() }
+        return try body(value)
+    }
+
+    /// Runs `body` with shared access (non-throwing).
+    @inline(__always)
+    public func read<R>(_ body: (borrowing Value) -> R) -> R {
+        _ = lock.lockRead(.uninterruptible)
+        defer { lock.unlockRead() }
+        return body(value)
+    }
+
+    /// Runs `body` with exclusive access.
+    public func write<R>(_ body: (inout Value) throws(Errno) -> R) throws(Errno) -> R {
+        _ = lock.lockWrite(.uninterruptible)
+        defer { lock.unlockWrite() }
+        return try body(&value)
+    }
+
+    /// Runs `body` with exclusive access (non-throwing).
+    public func write<R>(_ body: (inout Value) -> R) -> R {
+        _ = lock.lockWrite(.uninterruptible)
+        defer { lock.unlockWrite() }
+        return body(&value)
+    }
+}
