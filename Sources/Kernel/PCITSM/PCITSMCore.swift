@@ -518,6 +518,11 @@ public final class PCITSMCore: Sendable {
         public var vm: VMHandle
         /// Its TDI id.
         public var tdiID: UInt32
+        /// Creates a value (for comparisons in tests).
+        public init(vm: VMHandle, tdiID: UInt32) {
+            self.vm = vm
+            self.tdiID = tdiID
+        }
     }
 
     /// The state of `address` (nil if the function does not exist). Takes the locks briefly.
