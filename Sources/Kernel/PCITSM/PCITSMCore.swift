@@ -546,6 +546,28 @@ public final class PCITSMCore: Sendable {
         }
     }
 
+    // MARK: Test hooks: holding the locks across calls
+
+    /// Takes the global pci-tsm lock for writing (as a connect in progress would) until
+    /// ``LockHold/release()``. Waits in other calls then block; interruptible ones give `EINTR`
+    /// when a signal is pending. For tests and scripts that pin EINTR paths; a single-threaded
+    /// caller must not make an uninterruptible call (bind, unbind) while holding it.
+    public func holdGlobalLock() -> LockHold {
+        _ = rwsem.lockWrite(.uninterruptible)
+        return LockHold { [rwsem] in rwsem.unlockWrite() }
+    }
+
+    /// Takes the DSM mutex of `dsm` until ``LockHold/release()`` (see ``holdGlobalLock()``).
+    ///
+    /// - Throws: `ENODEV` for an unknown function; `ENXIO` when it has no DSM context.
+    public func holdDSMLock(_ dsm: PCIFunctionAddress) throws(Errno) -> LockHold {
+        guard let node = node(dsm) else { throw .operationNotSupportedByDevice }
+        let mutex = rwsem.withRead { node.context?.dsmLock }
+        guard let mutex else { throw .noSuchAddressOrDevice }
+        _ = mutex.lock(.uninterruptible)
+        return LockHold { mutex.unlock() }
+    }
+
     // MARK: Introspection
 
     /// What pci-tsm knows of one function, for tests and tools.
@@ -595,3 +617,18 @@ public final class PCITSMCore: Sendable {
 }
 
 
+
+/// A lock held on purpose by a test hook; ``release()`` drops it (once; later calls do nothing).
+public final class LockHold: Sendable {
+    private let released = Atomic<Bool>(false)
+    private let unlock: @Sendable () -> Void
+
+    init(_ unlock: @escaping @Sendable () -> Void) { self.unlock = unlock }
+
+    /// Releases the lock.
+    public func release() {
+        if !released.exchange(true, ordering: .acquiringAndReleasing) { unlock() }
+    }
+
+    deinit { release() }
+}
