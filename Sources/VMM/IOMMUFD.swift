@@ -105,7 +105,7 @@ public struct IOMMUFD: ~Copyable, Sendable {
     /// `IOMMU_HWPT_ALLOC` (`iommu_hwpt_alloc`, 48 bytes) of a paging HWPT on `parent` for `device`,
     /// `data_type` NONE → the new HWPT. A vIOMMU needs `flags` to hold
     /// ``HWPTAllocFlags/nestParent`` (the default); otherwise VIOMMU_ALLOC is EINVAL (spec 0.1).
-    public func allocHWPT(device: DeviceID, parent: IOASID, flags: HWPTAllocFlags = .nestParent) throws(VMMError) -> HWPTID {
+    public func allocHWPT(device: DevID, parent: IOASID, flags: HWPTAllocFlags = .nestParent) throws(VMMError) -> HWPTID {
         let reply = try issue(.hwptAlloc, IOMMUHWPTAlloc(flags: flags.rawValue, devID: device.id, ptID: parent.id),
                               subject: "\(device) on \(parent)")
         return HWPTID(reply.outHWPTID)
@@ -114,21 +114,21 @@ public struct IOMMUFD: ~Copyable, Sendable {
     /// `IOMMU_VIOMMU_ALLOC` (`iommu_viommu_alloc`, 40 bytes) of a vIOMMU of `type` (raw
     /// `enum iommu_viommu_type`; 0 is EOPNOTSUPP) over `hwpt` for `device` → the new vIOMMU. The
     /// vIOMMU captures the DEVICE's VM, which TSM bind requires (spec 1.6, 3 step 3).
-    public func allocVIOMMU(device: DeviceID, hwpt: HWPTID, type: UInt32) throws(VMMError) -> VIOMMUID {
+    public func allocVIOMMU(device: DevID, hwpt: HWPTID, type: UInt32) throws(VMMError) -> VIOMMUID {
         let reply = try issue(.viommuAlloc, IOMMUVIOMMUAlloc(type: type, devID: device.id, hwptID: hwpt.id),
                               subject: "\(device) on \(hwpt)")
         return VIOMMUID(reply.outVIOMMUID)
     }
 
     /// ``allocVIOMMU(device:hwpt:type:)`` with a named type.
-    public func allocVIOMMU(device: DeviceID, hwpt: HWPTID, type: VIOMMUType) throws(VMMError) -> VIOMMUID {
+    public func allocVIOMMU(device: DevID, hwpt: HWPTID, type: VIOMMUType) throws(VMMError) -> VIOMMUID {
         try allocVIOMMU(device: device, hwpt: hwpt, type: type.rawValue)
     }
 
     /// `IOMMU_VDEVICE_ALLOC` (`iommu_vdevice_alloc`, 24 bytes) of the vDEVICE of `device` on
     /// `viommu`, with `virtID` (the guest BDF / vRID; a TSM bind uses its low 32 bits as tdi_id)
     /// → the new vDEVICE. A second vDEVICE for the same device is EEXIST (spec 0.1).
-    public func allocVDevice(viommu: VIOMMUID, device: DeviceID, virtID: UInt64) throws(VMMError) -> VDeviceID {
+    public func allocVDevice(viommu: VIOMMUID, device: DevID, virtID: UInt64) throws(VMMError) -> VDeviceID {
         let reply = try issue(.vdeviceAlloc, IOMMUVDeviceAlloc(viommuID: viommu.id, devID: device.id, virtID: virtID),
                               subject: "\(device) on \(viommu)")
         return VDeviceID(reply.outVDeviceID, virtID: virtID)

@@ -16,9 +16,10 @@ extension IOMMUFDObjectID {
     public var description: String { "\(Self.kind) \(id)" }
 }
 
-/// A DEVICE object: a VFIO device bound to an iommufd (`out_devid` of `VFIO_DEVICE_BIND_IOMMUFD`,
+/// A DEVICE object ID (named after the uAPI field `dev_id`; swift-system already has a `DeviceID`):
+/// a VFIO device bound to an iommufd (`out_devid` of `VFIO_DEVICE_BIND_IOMMUFD`,
 /// spec 1.5). It goes away when the VFIO device file is closed; `IOMMU_DESTROY` of it is EBUSY.
-public struct DeviceID: IOMMUFDObjectID {
+public struct DevID: IOMMUFDObjectID {
     public static var kind: String { "DEVICE" }
     public let id: UInt32
     public init(_ id: UInt32) { self.id = id }

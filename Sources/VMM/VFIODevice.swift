@@ -65,7 +65,7 @@ public struct VFIODevice: ~Copyable, Sendable {
     /// Errors: ``VMMError/Code/backendMismatch`` (the iommufd is from another backend; nothing
     /// issued); at ``VMMStep/vfioBind``: ``VMMError/Code/notVFIODevice`` (ENOTTY),
     /// ``VMMError/Code/kernelError`` with EINVAL (bad iommufd, already bound), EBADF, ...
-    public func bind(to iommufd: borrowing IOMMUFD) throws(VMMError) -> DeviceID {
+    public func bind(to iommufd: borrowing IOMMUFD) throws(VMMError) -> DevID {
         guard iommufd.backend === backend else {
             throw VMMError(.backendMismatch, step: .vfioBind,
                            reason: "\(path) is open on \(backend.environment) but the iommufd on \(iommufd.backend.environment)")
@@ -79,7 +79,7 @@ public struct VFIODevice: ~Copyable, Sendable {
                                     detail: " (request 0x\(String(command.request, radix: 16, uppercase: true)))")
         }
         do throws(WireError) {
-            return DeviceID(try VFIODeviceBindIOMMUFD(bytes: bytes).outDevID)
+            return DevID(try VFIODeviceBindIOMMUFD(bytes: bytes).outDevID)
         } catch {
             throw VMMError(.malformedReply, step: .vfioBind,
                            reason: "the backend returned \(bytes.count) bytes for struct vfio_device_bind_iommufd (24 bytes): \(error)")

@@ -26,6 +26,8 @@ public struct VMMStep: RawRepresentable, Hashable, Sendable, CustomStringConvert
     /// The backend's check that the running kernel fits the uAPI profile (spec 2.1
     /// "Mainline today"), done before the iommufd is opened.
     public static let checkKernel = VMMStep(rawValue: "check kernel")
+    /// `KVM_DEV_VFIO_FILE_ADD`: associating a VFIO file with a VM (Appendix B step 2).
+    public static let kvmVFIOFileAdd = VMMStep(rawValue: "KVM_DEV_VFIO_FILE_ADD")
     /// Placing a request or response buffer in the backend's user memory.
     public static let userMemory = VMMStep(rawValue: "user memory")
     /// A check of the caller's arguments made before any call reached the kernel.

@@ -128,8 +128,8 @@ struct RejectionTests {
             case "IOMMU_VDEVICE_TSM_REQ":
                 _ = try iommufd.tsmRequest(VDeviceID(1), op: .readObject, tvmArch: .cca, request: [], responseCapacity: 0)
             case "IOMMU_DESTROY": try iommufd.destroy(IOASID(1))
-            case "IOMMU_VDEVICE_ALLOC": _ = try iommufd.allocVDevice(viommu: VIOMMUID(1), device: DeviceID(1), virtID: 0)
-            default: _ = try iommufd.allocVIOMMU(device: DeviceID(1), hwpt: HWPTID(1), type: 0)
+            case "IOMMU_VDEVICE_ALLOC": _ = try iommufd.allocVDevice(viommu: VIOMMUID(1), device: DevID(1), virtID: 0)
+            default: _ = try iommufd.allocVIOMMU(device: DevID(1), hwpt: HWPTID(1), type: 0)
             }
         }
         #expect(error?.code == .kernelError)

@@ -51,7 +51,7 @@ struct TypedCallBytesTests {
             return 0
         }
         let iommufd = try IOMMUFD.open(backend: backend)
-        let hwpt = try iommufd.allocHWPT(device: DeviceID(1), parent: IOASID(2))
+        let hwpt = try iommufd.allocHWPT(device: DevID(1), parent: IOASID(2))
         #expect(hwpt == HWPTID(9))
         let call = try #require(backend.calls.first)
         #expect(call.request == 0x3B89)
@@ -70,7 +70,7 @@ struct TypedCallBytesTests {
             return 0
         }
         let iommufd = try IOMMUFD.open(backend: backend)
-        let viommu = try iommufd.allocVIOMMU(device: DeviceID(1), hwpt: HWPTID(3), type: .armSMMUv3)
+        let viommu = try iommufd.allocVIOMMU(device: DevID(1), hwpt: HWPTID(3), type: .armSMMUv3)
         #expect(viommu == VIOMMUID(5))
         let call = try #require(backend.calls.first)
         #expect(call.request == 0x3B90)
@@ -89,7 +89,7 @@ struct TypedCallBytesTests {
             return 0
         }
         let iommufd = try IOMMUFD.open(backend: backend)
-        let vdevice = try iommufd.allocVDevice(viommu: VIOMMUID(5), device: DeviceID(1), virtID: 0x1_0000_0800)
+        let vdevice = try iommufd.allocVDevice(viommu: VIOMMUID(5), device: DevID(1), virtID: 0x1_0000_0800)
         #expect(vdevice.id == 6)
         #expect(vdevice.virtID == 0x1_0000_0800)
         let call = try #require(backend.calls.first)
@@ -132,7 +132,7 @@ struct TypedCallBytesTests {
         let iommufd = try IOMMUFD.open(backend: backend)
         let vfio = try VFIODevice.open("/dev/vfio/devices/vfio0", backend: backend)
         let device = try vfio.bind(to: iommufd)
-        #expect(device == DeviceID(1))
+        #expect(device == DevID(1))
         let call = try #require(backend.calls.first)
         #expect(call.fd == vfio.fileDescriptor)
         #expect(call.request == 0x3B76)
