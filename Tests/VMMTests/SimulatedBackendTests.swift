@@ -314,4 +314,38 @@ struct SimulatedBackendTests {
         #expect(throws: Errno.inappropriateIOCTLForDevice) { try iommufd.ioctl(request: 0x3BA0, argument: &argument) }
         #expect(argument == [8, 0, 0, 0, 1, 0, 0, 0])
     }
+
+    @Test("a session's tunnel serves concurrent guest requests from escaping tasks; dropping the session closes the iommufd")
+    func sessionTunnel() async throws {
+        let host = try SimulatedHost()
+        let fd = try await Self.useTunnel(host)
+        // The session (and every tunnel holding it) is gone: its iommufd is closed.
+        #expect(!host.kernel.openDescriptors.contains(fd))
+        #expect(host.kernel.openDescriptors.count == 1)  // the VM file only
+    }
+
+    /// Runs eight guest requests concurrently through a tunnel; returns the session's iommufd.
+    static func useTunnel(_ host: SimulatedHost) async throws -> Int32 {
+        let session = try IOMMUFDSession(backend: host.backend)
+        let vfio = try VFIODevice.open(host.vfioPath, backend: host.backend)
+        let objects = try setUp(host, iommufd: session.iommufd, vfio: vfio)
+        let tunnel = session.tunnel(for: objects.vdevice)
+        try host.connect()
+        try tunnel.bind()
+        let answers = try await withThrowingTaskGroup(of: [UInt8].self) { group in
+            for index in 0..<8 {
+                group.addTask {
+                    try tunnel.tsmRequest(op: .readObject, tvmArch: .cca, request: [UInt8(index)], responseCapacity: 1).bytes
+                }
+            }
+            var all: [[UInt8]] = []
+            for try await answer in group { all.append(answer) }
+            return all
+        }
+        #expect(answers.sorted { $0.lexicographicallyPrecedes($1) } == (0..<8).map { [UInt8($0)] })
+        try tunnel.unbind()
+        try vfio.close()
+        #expect(host.kernel.openDescriptors.contains(session.iommufd.fileDescriptor))
+        return session.iommufd.fileDescriptor
+    }
 }
