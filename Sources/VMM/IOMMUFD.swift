@@ -42,6 +42,12 @@ public struct IOMMUFD: ~Copyable, Sendable {
     /// The default iommufd path.
     public static let defaultPath = "/dev/iommu"
 
+    /// The largest request or response buffer a TSM request places in user memory: 16 MiB
+    /// (2^24 bytes, SPDM's largest message size). The uAPI allows any u32 length; this library
+    /// refuses more (``VMMError/Code/invalidArgument``), so a wrong capacity cannot make a backend
+    /// allocate gigabytes. TSM objects (certificate chains, measurements, reports) are far smaller.
+    public static let maximumBufferSize = 1 << 24
+
     /// Opens the iommufd at `path` on `backend`, after the backend admitted `profile`.
     ///
     /// Errors, in order: ``VMMError/Code/profileMismatch`` / ``VMMError/Code/unknownKernelVersion``
@@ -178,9 +184,9 @@ public struct IOMMUFD: ~Copyable, Sendable {
     /// 1..4). Both buffers are placed in the backend's user memory for the call and unmapped after.
     ///
     /// Errors: ``VMMError/Code/requestFormMismatch`` (a v5 profile) and
-    /// ``VMMError/Code/invalidArgument`` (op not in the profile, lengths above `UInt32.max`, a
-    /// negative capacity) at ``VMMStep/validateArguments``, nothing issued; then the kernel's
-    /// errno at ``VMMStep/tsmReq`` (EINVAL bad arch/op, ENOENT no vDEVICE, ENXIO not bound, the
+    /// ``VMMError/Code/invalidArgument`` (op not in the profile, a request or capacity above
+    /// ``maximumBufferSize``, a negative capacity) at ``VMMStep/validateArguments``, nothing
+    /// issued; then the kernel's errno at ``VMMStep/tsmReq`` (EINVAL bad arch/op, ENOENT no vDEVICE, ENXIO not bound, the
     /// driver's errno; ``VMMError/tsmCode`` holds the `tsm_code` written back with it, spec 4.3
     /// step 14); ``VMMError/Code/invalidResidue`` if the residue exceeds the buffer.
     public func tsmRequest(_ vdevice: VDeviceID, op: GuestRequestOp, tvmArch: TVMArch, request: [UInt8],
@@ -289,15 +295,17 @@ extension IOMMUFD {
         }
     }
 
-    /// `req_len` and `resp_len` as u32. Errors: ``VMMError/Code/invalidArgument``.
+    /// `req_len` and `resp_len` as u32, each at most ``maximumBufferSize``. Errors:
+    /// ``VMMError/Code/invalidArgument``.
     private func checkLengths(request: [UInt8], responseCapacity: Int) throws(VMMError) -> (request: UInt32, response: UInt32) {
-        guard let requestLength = UInt32(exactly: request.count) else {
+        let limit = IOMMUFD.maximumBufferSize
+        guard request.count <= limit, let requestLength = UInt32(exactly: request.count) else {
             throw VMMError(.invalidArgument, step: .validateArguments,
-                           reason: "request of \(request.count) bytes does not fit req_len (u32)")
+                           reason: "request of \(request.count) bytes exceeds \(limit) bytes")
         }
-        guard let responseLength = UInt32(exactly: responseCapacity) else {
+        guard responseCapacity >= 0, responseCapacity <= limit, let responseLength = UInt32(exactly: responseCapacity) else {
             throw VMMError(.invalidArgument, step: .validateArguments,
-                           reason: "response capacity \(responseCapacity) is not a u32 resp_len (0...\(UInt32.max))")
+                           reason: "response capacity \(responseCapacity) is outside 0...\(limit) bytes")
         }
         return (requestLength, responseLength)
     }

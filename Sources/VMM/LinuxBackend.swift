@@ -28,7 +28,7 @@ import UAPI
 /// a file that is not an iommufd or not a VFIO cdev (``VMMError/Code/notIOMMUFD``,
 /// ``VMMError/Code/notVFIODevice``).
 ///
-/// **User memory**: ``mapUserBuffer(count:)`` allocates zeroed heap memory that stays at one
+/// **User memory**: ``mapUserBuffer(count:)`` allocates zeroed heap memory (`calloc`) that stays at one
 /// address until ``unmapUserBuffer(at:)`` (or until the backend is released); its address is the
 /// real pointer the kernel reads as `req_uptr` / `resp_uptr`. Reads and writes are checked against
 /// the mapped buffers, so a wrong address is EFAULT here, never a stray access.
@@ -48,7 +48,7 @@ public final class LinuxBackend: IOMMUFDBackend {
 
     deinit {
         buffers.withLock { buffers in
-            for address in buffers.keys { LinuxBackend.pointer(address)?.deallocate() }
+            for address in buffers.keys { free(LinuxBackend.pointer(address)) }
             buffers.removeAll()
         }
     }
@@ -117,16 +117,12 @@ public final class LinuxBackend: IOMMUFDBackend {
         return result
     }
 
-    /// Allocates `count` zeroed bytes (16-aligned); returns their address. Errors: EINVAL for
-    /// `count` < 1.
+    /// Allocates `count` zeroed bytes with `calloc` (16-aligned on glibc and Darwin); returns
+    /// their address. Errors: EINVAL for `count` < 1; ENOMEM when the allocation fails (a
+    /// capacity of gigabytes is an error, not a trap).
     public func mapUserBuffer(count: Int) throws(Errno) -> UInt64 {
         guard count >= 1 else { throw .invalidArgument }
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: count, alignment: 16)
-        buffer.initializeMemory(as: UInt8.self, repeating: 0)
-        guard let base = buffer.baseAddress else {
-            buffer.deallocate()
-            throw .noMemory
-        }
+        guard let base = calloc(count, 1) else { throw .noMemory }
         let address = UInt64(UInt(bitPattern: base))
         buffers.withLock { $0[address] = count }
         return address
@@ -154,7 +150,7 @@ public final class LinuxBackend: IOMMUFDBackend {
     public func unmapUserBuffer(at address: UInt64) throws(Errno) {
         let removed = buffers.withLock { $0.removeValue(forKey: address) }
         guard removed != nil, let pointer = LinuxBackend.pointer(address) else { throw .invalidArgument }
-        pointer.deallocate()
+        free(pointer)
     }
 
     /// How many buffers are mapped (for tests: every call releases what it mapped).

@@ -231,6 +231,7 @@ struct LinuxBackendTests {
         #expect(throws: Errno.badAddress) { try backend.readUserBuffer(at: 0, count: 1) }
         #expect(throws: Errno.invalidArgument) { try backend.readUserBuffer(at: address, count: -1) }
         #expect(throws: Errno.invalidArgument) { try backend.mapUserBuffer(count: 0) }
+        #expect(throws: Errno.noMemory) { try backend.mapUserBuffer(count: Int.max) }
         #expect(throws: Errno.invalidArgument) { try backend.unmapUserBuffer(at: address + 1) }
         try backend.unmapUserBuffer(at: address)
         #expect(backend.mappedBufferCount == 0)

@@ -60,8 +60,8 @@ struct RejectionTests {
         #expect(backend.calls.isEmpty)
     }
 
-    @Test("a response capacity outside 0...UInt32.max → invalidArgument, nothing mapped",
-          arguments: [-1, Int(UInt32.max) + 1])
+    @Test("a response capacity outside 0...16 MiB → invalidArgument, nothing mapped",
+          arguments: [-1, (1 << 24) + 1, Int(UInt32.max) + 1])
     func badCapacity(capacity: Int) throws {
         let backend = RecordingBackend()
         let iommufd = try IOMMUFD.open(backend: backend)
@@ -72,6 +72,19 @@ struct RejectionTests {
         #expect(error?.step == .validateArguments)
         #expect(backend.calls.isEmpty)
         #expect(backend.mappedBufferCount == 0)
+    }
+
+    @Test("a request above 16 MiB → invalidArgument, nothing issued")
+    func requestTooLarge() throws {
+        let backend = RecordingBackend()
+        let iommufd = try IOMMUFD.open(backend: backend)
+        let error = Self.failure {
+            _ = try iommufd.tsmRequest(VDeviceID(1), op: .readObject, tvmArch: .cca,
+                                       request: [UInt8](repeating: 0, count: (1 << 24) + 1), responseCapacity: 0)
+        }
+        #expect(error?.code == .invalidArgument)
+        #expect(error?.step == .validateArguments)
+        #expect(backend.calls.isEmpty)
     }
 
     @Test("a residue above the response capacity → invalidResidue at TSM_REQ, buffers released")
