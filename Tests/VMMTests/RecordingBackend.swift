@@ -23,6 +23,7 @@ final class RecordingBackend: IOMMUFDBackend {
         var nextFD: Int32 = 3
         var open: Set<Int32> = []
         var answer: Answer
+        var failMapping: Errno? = nil
     }
 
     private let state: Mutex<State>
@@ -38,6 +39,9 @@ final class RecordingBackend: IOMMUFDBackend {
     var openFiles: Set<Int32> { state.withLock { $0.open } }
 
     func setAnswer(_ answer: @escaping Answer) { state.withLock { $0.answer = answer } }
+
+    /// Makes every later ``mapUserBuffer(count:)`` fail with `errno`.
+    func failMapping(with errno: Errno) { state.withLock { $0.failMapping = errno } }
 
     func admit(_ profile: UAPIProfile) throws(VMMError) {}
 
@@ -66,7 +70,8 @@ final class RecordingBackend: IOMMUFDBackend {
 
     func mapUserBuffer(count: Int) throws(Errno) -> UInt64 {
         guard count >= 1 else { throw .invalidArgument }
-        return state.withLock { state in
+        return try state.withLock { state throws(Errno) -> UInt64 in
+            if let errno = state.failMapping { throw errno }
             let address = state.nextAddress
             state.nextAddress += (UInt64(count) / 4096 + 2) * 4096
             state.buffers[address] = [UInt8](repeating: 0, count: count)

@@ -87,6 +87,37 @@ struct RejectionTests {
         #expect(backend.calls.isEmpty)
     }
 
+    @Test("user memory that cannot be mapped → kernelError ENOMEM at 'user memory', nothing issued")
+    func mappingFails() throws {
+        let backend = RecordingBackend()
+        backend.failMapping(with: .noMemory)
+        let iommufd = try IOMMUFD.open(backend: backend)
+        let error = Self.failure {
+            _ = try iommufd.tsmRequest(VDeviceID(1), op: .readObject, tvmArch: .cca, request: [1], responseCapacity: 8)
+        }
+        #expect(error?.code == .kernelError)
+        #expect(error?.step == .userMemory)
+        #expect(error?.errno == .noMemory)
+        #expect(backend.calls.isEmpty)
+    }
+
+    @Test("a response buffer that vanished during the call → EFAULT at 'user memory', the rest released")
+    func responseBufferVanished() throws {
+        let backend = RecordingBackend { backend, _, argument throws(Errno) in
+            guard let respUptr = TypedCallBytesTests.u64(argument, 32) else { throw .badAddress }
+            try backend.unmapUserBuffer(at: respUptr)
+            return 0
+        }
+        let iommufd = try IOMMUFD.open(backend: backend)
+        let error = Self.failure {
+            _ = try iommufd.tsmRequest(VDeviceID(1), op: .readObject, tvmArch: .cca, request: [1], responseCapacity: 8)
+        }
+        #expect(error?.code == .kernelError)
+        #expect(error?.step == .userMemory)
+        #expect(error?.errno == .badAddress)
+        #expect(backend.mappedBufferCount == 0)
+    }
+
     @Test("a residue above the response capacity → invalidResidue at TSM_REQ, buffers released")
     func residueTooLarge() throws {
         let backend = RecordingBackend { _, _, _ in 9 }
