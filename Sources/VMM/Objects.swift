@@ -48,7 +48,7 @@ public struct VIOMMUID: IOMMUFDObjectID {
 
 /// A vDEVICE object (`out_vdevice_id` of `IOMMU_VDEVICE_ALLOC`, spec 1.7), with the `virt_id`
 /// (guest BDF / vRID) it was allocated with. Its TSM bind uses `tdi_id = virt_id` low 32 bits
-/// (spec 3).
+/// (spec 3). Two values are equal when their ``id``s are (``virtID`` is carried, not compared).
 public struct VDeviceID: IOMMUFDObjectID {
     public static var kind: String { "vDEVICE" }
     public let id: UInt32
@@ -58,6 +58,10 @@ public struct VDeviceID: IOMMUFDObjectID {
         self.id = id
         self.virtID = virtID
     }
+
+    public static func == (lhs: VDeviceID, rhs: VDeviceID) -> Bool { lhs.id == rhs.id }
+
+    public func hash(into hasher: inout Hasher) { hasher.combine(id) }
 }
 
 /// The answer to a successful `IOMMU_VDEVICE_TSM_REQ` (spec 4.4): the bytes the TSM wrote, the

@@ -349,3 +349,58 @@ struct SimulatedBackendTests {
         return session.iommufd.fileDescriptor
     }
 }
+
+@Suite("VDeviceSetup: Appendix B steps 4-6 and 11 as one call each")
+struct VDeviceSetupTests {
+    @Test("setUpVDevice then tearDown: IDs 2..5, bound TDI released, nothing left")
+    func roundTrip() throws {
+        let host = try SimulatedHost()
+        let iommufd = try IOMMUFD.open(backend: host.backend)
+        let vfio = try VFIODevice.open(host.vfioPath, backend: host.backend)
+        try host.backend.addToVM(host.backend.createVM(), vfio: vfio)
+        let device = try vfio.bind(to: iommufd)
+        let setup = try iommufd.setUpVDevice(device: device, virtID: 0x0108)
+        #expect(setup == VDeviceSetup(device: DevID(1), ioas: IOASID(2), hwpt: HWPTID(3), viommu: VIOMMUID(4),
+                                      vdevice: VDeviceID(5)))
+        #expect(setup.vdevice.virtID == 0x0108)
+        try host.connect()
+        try iommufd.tsmBind(setup.vdevice)
+        try iommufd.tearDown(setup, closing: vfio)
+        #expect(host.kernel.tdi(SimulatedHost.function1) == nil)
+        #expect(try host.kernel.objects(iommufd.fileDescriptor).isEmpty)
+    }
+
+    @Test("a second setUpVDevice for the device fails with EEXIST and leaves only the first set")
+    func secondSetUpRollsBack() throws {
+        let host = try SimulatedHost()
+        let iommufd = try IOMMUFD.open(backend: host.backend)
+        let vfio = try VFIODevice.open(host.vfioPath, backend: host.backend)
+        let device = try vfio.bind(to: iommufd)
+        _ = try iommufd.setUpVDevice(device: device, virtID: 0x0108)
+        let before = try host.kernel.objects(iommufd.fileDescriptor)
+        let error = RejectionTests.failure { _ = try iommufd.setUpVDevice(device: device, virtID: 0x0200) }
+        #expect(error?.code == .kernelError)
+        #expect(error?.step == .vdeviceAlloc)
+        #expect(error?.errno == .fileExists)
+        #expect(try host.kernel.objects(iommufd.fileDescriptor).map(\.id) == before.map(\.id))
+    }
+
+    @Test("a failing vIOMMU step destroys the HWPT, then the IOAS, and reports the vIOMMU's errno")
+    func rollbackOrder() throws {
+        let backend = RecordingBackend { _, request, argument throws(Errno) in
+            switch request {
+            case 0x3B81: TypedCallBytesTests.put32(2, &argument, 8)
+            case 0x3B89: TypedCallBytesTests.put32(3, &argument, 16)
+            case 0x3B90: throw .notSupported
+            default: break
+            }
+            return 0
+        }
+        let iommufd = try IOMMUFD.open(backend: backend)
+        let error = RejectionTests.failure { _ = try iommufd.setUpVDevice(device: DevID(1), virtID: 0, viommuType: 0) }
+        #expect(error?.step == .viommuAlloc)
+        #expect(error?.errno == .notSupported)
+        #expect(backend.calls.map(\.request) == [0x3B81, 0x3B89, 0x3B90, 0x3B80, 0x3B80])
+        #expect(backend.calls.suffix(2).map(\.argument) == [[8, 0, 0, 0, 3, 0, 0, 0], [8, 0, 0, 0, 2, 0, 0, 0]])
+    }
+}
