@@ -20,29 +20,41 @@ extension IOMMUFDObjectID {
 /// a VFIO device bound to an iommufd (`out_devid` of `VFIO_DEVICE_BIND_IOMMUFD`,
 /// spec 1.5). It goes away when the VFIO device file is closed; `IOMMU_DESTROY` of it is EBUSY.
 public struct DevID: IOMMUFDObjectID {
+    /// The kernel's name for the object kind.
     public static var kind: String { "DEVICE" }
+    /// The raw `u32` object ID.
     public let id: UInt32
+    /// The object with ID `id`.
     public init(_ id: UInt32) { self.id = id }
 }
 
 /// An IOAS object (`out_ioas_id` of `IOMMU_IOAS_ALLOC`, spec 1.4).
 public struct IOASID: IOMMUFDObjectID {
+    /// The kernel's name for the object kind.
     public static var kind: String { "IOAS" }
+    /// The raw `u32` object ID.
     public let id: UInt32
+    /// The object with ID `id`.
     public init(_ id: UInt32) { self.id = id }
 }
 
 /// A HWPT object (`out_hwpt_id` of `IOMMU_HWPT_ALLOC`, spec 1.4).
 public struct HWPTID: IOMMUFDObjectID {
+    /// The kernel's name for the object kind.
     public static var kind: String { "HWPT" }
+    /// The raw `u32` object ID.
     public let id: UInt32
+    /// The object with ID `id`.
     public init(_ id: UInt32) { self.id = id }
 }
 
 /// A vIOMMU object (`out_viommu_id` of `IOMMU_VIOMMU_ALLOC`, spec 1.6); it captures the DEVICE's VM.
 public struct VIOMMUID: IOMMUFDObjectID {
+    /// The kernel's name for the object kind.
     public static var kind: String { "vIOMMU" }
+    /// The raw `u32` object ID.
     public let id: UInt32
+    /// The object with ID `id`.
     public init(_ id: UInt32) { self.id = id }
 }
 
@@ -50,17 +62,22 @@ public struct VIOMMUID: IOMMUFDObjectID {
 /// (guest BDF / vRID) it was allocated with. Its TSM bind uses `tdi_id = virt_id` low 32 bits
 /// (spec 3). Two values are equal when their ``id``s are (``virtID`` is carried, not compared).
 public struct VDeviceID: IOMMUFDObjectID {
+    /// The kernel's name for the object kind.
     public static var kind: String { "vDEVICE" }
+    /// The raw `u32` object ID.
     public let id: UInt32
     /// The `virt_id` given to `IOMMU_VDEVICE_ALLOC`, or nil when the ID was made from a number.
     public let virtID: UInt64?
+    /// The vDEVICE with ID `id`, allocated with `virtID` if known.
     public init(_ id: UInt32, virtID: UInt64? = nil) {
         self.id = id
         self.virtID = virtID
     }
 
+    /// Equal by ``id``.
     public static func == (lhs: VDeviceID, rhs: VDeviceID) -> Bool { lhs.id == rhs.id }
 
+    /// Hashes ``id`` only.
     public func hash(into hasher: inout Hasher) { hasher.combine(id) }
 }
 
@@ -83,6 +100,7 @@ public struct TSMResponse: Hashable, Sendable {
     /// The `resp_len` issued.
     public let responseCapacity: Int
 
+    /// A response with the given fields (the library builds these; tests and doubles may too).
     public init(bytes: [UInt8], residue: Int, tsmCode: UInt64?, responseCapacity: Int) {
         self.bytes = bytes
         self.residue = residue

@@ -10,12 +10,18 @@ import UAPI
 /// | ``viommu`` | `IOMMU_VIOMMU_ALLOC(type, dev_id = device, hwpt_id = hwpt)` | ``hwpt``, the VM |
 /// | ``vdevice`` | `IOMMU_VDEVICE_ALLOC(viommu_id, dev_id, virt_id)` | ``viommu`` |
 public struct VDeviceSetup: Hashable, Sendable {
+    /// The DEVICE (from the VFIO bind).
     public let device: DevID
+    /// The IOAS.
     public let ioas: IOASID
+    /// The NEST_PARENT HWPT on ``ioas``.
     public let hwpt: HWPTID
+    /// The vIOMMU on ``hwpt``.
     public let viommu: VIOMMUID
+    /// The vDEVICE on ``viommu``.
     public let vdevice: VDeviceID
 
+    /// The set of objects.
     public init(device: DevID, ioas: IOASID, hwpt: HWPTID, viommu: VIOMMUID, vdevice: VDeviceID) {
         self.device = device
         self.ioas = ioas

@@ -10,6 +10,7 @@ public struct VMMStep: RawRepresentable, Hashable, Sendable, CustomStringConvert
     /// The step's name, e.g. `"IOMMU_IOAS_ALLOC"` or `"open iommufd"`.
     public let rawValue: String
 
+    /// A step named `rawValue`.
     public init(rawValue: String) { self.rawValue = rawValue }
 
     /// The ioctl `id` (its kernel macro name).
@@ -50,6 +51,7 @@ public struct VMMStep: RawRepresentable, Hashable, Sendable, CustomStringConvert
     /// `VFIO_DEVICE_BIND_IOMMUFD`.
     public static let vfioBind = command(.vfioDeviceBindIOMMUFD)
 
+    /// The step's name.
     public var description: String { rawValue }
 
     /// True for the two TSM commands, whose ENOTTY means "no vDevice TSM uAPI here".
@@ -107,6 +109,7 @@ public struct VMMError: Error, Hashable, Sendable, CustomStringConvertible {
         /// The argument struct came back with a different size than it was issued with.
         public static let malformedReply = Code("malformed reply")
 
+        /// The code's name, e.g. `"iommufd unavailable"`.
         public var description: String { name }
     }
 
@@ -142,6 +145,7 @@ public struct VMMError: Error, Hashable, Sendable, CustomStringConvertible {
     /// Equal by ``code`` only.
     public static func == (lhs: VMMError, rhs: VMMError) -> Bool { lhs.code == rhs.code }
 
+    /// Hashes ``code`` only (consistent with `==`).
     public func hash(into hasher: inout Hasher) { hasher.combine(code) }
 }
 
