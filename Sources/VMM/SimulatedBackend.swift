@@ -113,11 +113,14 @@ public final class SimulatedBackend: IOMMUFDBackend {
     }
 
     /// `KVM_DEV_VFIO_FILE_ADD`: associates `vfio` with the VM `vm`, so that its bind captures the VM
-    /// (spec 1.5). Errors at ``VMMStep/kvmVFIOFileAdd``: ``VMMError/Code/backendMismatch`` if
-    /// `vfio` is from another backend; ``VMMError/Code/kernelError`` with EBADF (not a VM / not
+    /// (spec 1.5). `vfio` may be open through a ``TracingBackend`` over this backend. Errors at
+    /// ``VMMStep/kvmVFIOFileAdd``: ``VMMError/Code/backendMismatch`` if `vfio` is from another
+    /// backend; ``VMMError/Code/kernelError`` with EBADF (not a VM / not
     /// open), EINVAL, EEXIST (already added).
     public func addToVM(_ vm: Int32, vfio: borrowing VFIODevice) throws(VMMError) {
-        guard vfio.backend === self else {
+        var owner: any IOMMUFDBackend = vfio.backend
+        while let tracing = owner as? TracingBackend { owner = tracing.base }
+        guard owner === self else {
             throw VMMError(.backendMismatch, step: .kvmVFIOFileAdd,
                            reason: "\(vfio.path) is open on \(vfio.backend.environment), not on \(environment)")
         }

@@ -1,3 +1,4 @@
+import Synchronization
 import Kernel
 import SystemPackage
 import Testing
@@ -402,5 +403,54 @@ struct VDeviceSetupTests {
         #expect(error?.errno == .notSupported)
         #expect(backend.calls.map(\.request) == [0x3B81, 0x3B89, 0x3B90, 0x3B80, 0x3B80])
         #expect(backend.calls.suffix(2).map(\.argument) == [[8, 0, 0, 0, 3, 0, 0, 0], [8, 0, 0, 0, 2, 0, 0, 0]])
+    }
+}
+
+@Suite("TracingBackend")
+struct TracingBackendTests {
+    final class Events: Sendable {
+        private let lock = Mutex<[BackendEvent]>([])
+        func append(_ event: BackendEvent) { lock.withLock { $0.append(event) } }
+        var all: [BackendEvent] { lock.withLock { $0 } }
+    }
+
+    @Test("reports opens, every ioctl with its bytes before and after, the request payload and the response")
+    func tracesAppendixB() throws {
+        let host = try SimulatedHost()
+        let events = Events()
+        let backend = TracingBackend(host.backend) { events.append($0) }
+        let iommufd = try IOMMUFD.open(backend: backend)
+        let vfio = try VFIODevice.open(host.vfioPath, backend: backend)
+        try host.backend.addToVM(host.backend.createVM(), vfio: vfio)
+        let device = try vfio.bind(to: iommufd)
+        let setup = try iommufd.setUpVDevice(device: device, virtID: 0x0108)
+        try host.connect()
+        try iommufd.tsmBind(setup.vdevice)
+        host.sample.configure { $0.tsmCode = 0x55 }
+        _ = try iommufd.tsmRequest(setup.vdevice, op: .readObject, tvmArch: .cca, request: [7, 8, 9], responseCapacity: 3)
+        let missing = RejectionTests.failure { try iommufd.destroy(id: 77) }
+        #expect(missing?.errno == .noSuchFileOrDirectory)
+
+        let all = events.all
+        #expect(all.first == .open(path: "/dev/iommu", result: .success(iommufd.fileDescriptor)))
+        let requests = all.compactMap { event -> UInt32? in
+            if case let .ioctl(_, request, _, _, _) = event { return request }
+            return nil
+        }
+        #expect(requests == [0x3B76, 0x3B81, 0x3B89, 0x3B90, 0x3B91, 0x3B95, 0x3B96, 0x3B80])
+        #expect(all.contains { if case .userWrite(_, [7, 8, 9]) = $0 { return true } else { return false } })
+        #expect(all.contains { if case .userRead(_, [7, 8, 9]) = $0 { return true } else { return false } })
+        let tsmReq = all.first { if case .ioctl(_, 0x3B96, _, _, _) = $0 { return true } else { return false } }
+        if case let .ioctl(_, _, before, after, result)? = tsmReq {
+            #expect(TypedCallBytesTests.u64(before, 40) == 0)
+            #expect(TypedCallBytesTests.u64(after, 40) == 0x55)
+            #expect(result == .success(0))
+        } else {
+            Issue.record("no TSM_REQ event")
+        }
+        #expect(all.last.map { event -> Bool in
+            if case .ioctl(_, 0x3B80, _, _, .failure(.noSuchFileOrDirectory)) = event { return true }
+            return false
+        } == true)
     }
 }
