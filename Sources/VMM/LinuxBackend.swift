@@ -173,3 +173,66 @@ public final class LinuxBackend: IOMMUFDBackend {
         UnsafeMutableRawPointer(bitPattern: UInt(address))
     }
 }
+
+/// What the Linux host offers for device assignment, found without issuing any ioctl: for
+/// `tsmctl assign --backend linux` to say plainly what is missing before it starts.
+public struct LinuxDiagnosis: Sendable, Hashable {
+    /// The kernel release examined.
+    public let release: String
+    /// Its parsed version, or nil if the release does not start with `major.minor`.
+    public let version: KernelVersion?
+    /// True when `/dev/iommu` exists.
+    public let iommufdPresent: Bool
+    /// True when this process may open `/dev/iommu` read-write (`access(R_OK | W_OK)`).
+    public let iommufdAccessible: Bool
+    /// The VFIO device cdevs under `/dev/vfio/devices`, sorted (empty when there are none).
+    public let vfioDevices: [String]
+    /// The profiles whose command numbers fit ``version``; empty when the version is unknown.
+    public let fittingProfiles: [String]
+    /// One plain sentence per problem found; empty when nothing is missing.
+    public let problems: [String]
+}
+
+extension LinuxBackend {
+    /// Examines the host: `/dev/iommu` (present, accessible), `/dev/vfio/devices/*`, and which
+    /// profiles fit ``release``. `iommufdPath` and `vfioDirectory` can be changed for tests.
+    public func diagnose(iommufdPath: String = IOMMUFD.defaultPath,
+                         vfioDirectory: String = "/dev/vfio/devices") -> LinuxDiagnosis {
+        let version = KernelVersion(release: release)
+        let present = access(iommufdPath, F_OK) == 0
+        let accessible = present && access(iommufdPath, R_OK | W_OK) == 0
+        let devices = LinuxBackend.entries(of: vfioDirectory).map { vfioDirectory + "/" + $0 }
+        let fitting = version.map { version in
+            UAPIProfile.all.filter { $0.compatibility(with: version) == .compatible }.map(\.name)
+        } ?? []
+        var problems: [String] = []
+        if version == nil {
+            problems.append("cannot read a kernel version from release '\(release)', so no profile can be checked")
+        }
+        if !present {
+            problems.append("\(iommufdPath) does not exist: the kernel has no iommufd (CONFIG_IOMMUFD not set, or the iommufd module not loaded)")
+        } else if !accessible {
+            problems.append("\(iommufdPath) is not readable and writable by this user: permission denied")
+        }
+        if devices.isEmpty {
+            problems.append("no VFIO device cdev under \(vfioDirectory): bind a device to vfio-pci (the kernel needs CONFIG_VFIO_DEVICE_CDEV)")
+        }
+        return LinuxDiagnosis(release: release, version: version, iommufdPresent: present,
+                              iommufdAccessible: accessible, vfioDevices: devices,
+                              fittingProfiles: fitting, problems: problems)
+    }
+
+    /// The names in `directory` other than `.` and `..`, sorted; empty if it cannot be read.
+    static func entries(of directory: String) -> [String] {
+        guard let handle = opendir(directory) else { return [] }
+        defer { closedir(handle) }
+        var names: [String] = []
+        while let entry = readdir(handle) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names.sorted()
+    }
+}

@@ -249,3 +249,42 @@ struct LinuxBackendTests {
         #expect(throws: Errno.badFileDescriptor) { try backend.ioctl(-1, request: 0x3B81, argument: &argument) }
     }
 }
+
+@Suite("Linux host diagnosis")
+struct LinuxDiagnosisTests {
+    @Test("this host: no /dev/iommu is reported as a missing iommufd", .enabled(if: LinuxBackendTests.devIOMMUMissing))
+    func missingIOMMUFD() {
+        let diagnosis = LinuxBackend(release: "7.3.4-amd64").diagnose()
+        #expect(diagnosis.iommufdPresent == false)
+        #expect(diagnosis.iommufdAccessible == false)
+        #expect(diagnosis.fittingProfiles == ["rev-k"])
+        #expect(diagnosis.problems.contains { $0.contains("CONFIG_IOMMUFD") })
+    }
+
+    @Test("fitting profiles follow the release", arguments: [
+        ("7.2.12", ["revised", "v5", "rev-k"]), ("7.3.4-amd64", ["rev-k"]), ("garbage", []),
+    ])
+    func fittingProfiles(release: String, expected: [String]) {
+        let diagnosis = LinuxBackend(release: release).diagnose(iommufdPath: "/nonexistent", vfioDirectory: "/nonexistent")
+        #expect(diagnosis.fittingProfiles == expected)
+        #expect(diagnosis.problems.contains { $0.contains("cannot read a kernel version") } == expected.isEmpty)
+    }
+
+    @Test("a readable file and a directory of cdevs: no problems reported")
+    func everythingPresent() throws {
+        let file = try LinuxBackendTests.temporaryFile()
+        defer { unlink(file) }
+        let directory = file + ".d"
+        try #require(mkdir(directory, 0o700) == 0)
+        let cdev = directory + "/vfio0"
+        let created = creat(cdev, 0o600)
+        try #require(created >= 0)
+        _ = close(created)
+        defer { unlink(cdev); rmdir(directory) }
+        let diagnosis = LinuxBackend(release: "7.2.0").diagnose(iommufdPath: file, vfioDirectory: directory)
+        #expect(diagnosis.iommufdPresent)
+        #expect(diagnosis.iommufdAccessible)
+        #expect(diagnosis.vfioDevices == [cdev])
+        #expect(diagnosis.problems.isEmpty)
+    }
+}
