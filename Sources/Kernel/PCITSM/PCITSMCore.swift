@@ -59,6 +59,9 @@ public final class PCITSMCore: Sendable {
     private let devices = Mutex<[PCIFunctionAddress: PCIFunctionNode]>([:])
     /// Which (op, arch) pairs the profile allows (pci-tsm's duplicate check, spec 4.3 step 7).
     let profile: UAPIProfile
+    /// `pci_tsm_link_count`: read without the lock by sysfs visibility (group visibility is
+    /// evaluated outside `pci_tsm_rwsem`), written with the lock held for writing.
+    private let linkCount = Atomic<Int>(0)
 
     init(profile: UAPIProfile) {
         self.profile = profile
@@ -69,7 +72,6 @@ public final class PCITSMCore: Sendable {
         // @unchecked: guarded by PCITSMCore.rwsem.
         var tsms: [TSMDevice] = []
         var nextID = 0
-        var linkCount = 0
         var devsecCount = 0
     }
 
@@ -119,7 +121,7 @@ public final class PCITSMCore: Sendable {
     /// `pci_tsm_init()`: probe a new function whose DSM is connected.
     private func initFunction(_ node: PCIFunctionNode) {
         rwsem.withRead {
-            guard node.context == nil, registry.linkCount > 0 else { return }
+            guard node.context == nil, linkCount.load(ordering: .relaxed) > 0 else { return }
             guard let dsm = findDSM(node), let dsmContext = dsm.context else { return }
             probeFunction(node, tsm: dsmContext.tsm)
         }
@@ -139,7 +141,7 @@ public final class PCITSMCore: Sendable {
             while used.contains(id) { id += 1 }
             let tsm = TSMDevice(id: id, link: link, devsec: devsec)
             registry.tsms.append(tsm)
-            if link != nil { registry.linkCount += 1 } else { registry.devsecCount += 1 }
+            if link != nil { linkCount.add(1, ordering: .relaxed) } else { registry.devsecCount += 1 }
             return tsm
         }
     }
@@ -151,7 +153,7 @@ public final class PCITSMCore: Sendable {
     public func unregister(_ tsm: TSMDevice) throws(Errno) {
         try rwsem.withWrite(.uninterruptible) { () throws(Errno) in
             guard let index = registry.tsms.firstIndex(of: tsm) else { throw .operationNotSupportedByDevice }
-            if tsm.kind == .link { registry.linkCount -= 1 } else { registry.devsecCount -= 1 }
+            if tsm.kind == .link { linkCount.subtract(1, ordering: .relaxed) } else { registry.devsecCount -= 1 }
             for node in allNodes().reversed() { destroyContext(of: node, departing: tsm) }
             registry.tsms.remove(at: index)
         }
@@ -357,7 +359,7 @@ public final class PCITSMCore: Sendable {
     public func boundShow(_ address: PCIFunctionAddress, signalPending: Bool = false) throws(Errno) -> String {
         guard let node = node(address) else { throw .operationNotSupportedByDevice }
         return try rwsem.withRead(.interruptible(signalPending: signalPending)) { () throws(Errno) -> String in
-            let visible = (node.function.canBeDSM && node.function.teeIO && registry.linkCount > 0)
+            let visible = (node.function.canBeDSM && node.function.teeIO && linkCount.load(ordering: .relaxed) > 0)
                 || (node.context.map { $0.dsm.function.teeIO && $0.dsm !== node } ?? false)
             guard visible else { throw .noSuchFileOrDirectory }
             guard let context = node.context, let mutex = context.dsmMutex else { return "\n" }
@@ -374,7 +376,7 @@ public final class PCITSMCore: Sendable {
     public func dsmShow(_ address: PCIFunctionAddress, signalPending: Bool = false) throws(Errno) -> String {
         guard let node = node(address) else { throw .operationNotSupportedByDevice }
         return try rwsem.withRead(.interruptible(signalPending: signalPending)) { () throws(Errno) -> String in
-            let visible = (node.function.canBeDSM && registry.linkCount > 0) || node.context != nil
+            let visible = (node.function.canBeDSM && linkCount.load(ordering: .relaxed) > 0) || node.context != nil
             guard visible else { throw .noSuchFileOrDirectory }
             guard let context = node.context else { return "\n" }
             return context.dsm.address.description + "\n"
@@ -407,7 +409,7 @@ public final class PCITSMCore: Sendable {
     }
 
     private func requireLinkAttribute(_ node: PCIFunctionNode) throws(Errno) {
-        let visible = rwsem.withRead { registry.linkCount > 0 }
+        let visible = linkCount.load(ordering: .relaxed) > 0
         guard visible, node.function.canBeDSM else { throw .noSuchFileOrDirectory }
     }
 
