@@ -106,6 +106,14 @@ public final class ScriptEngine {
         return results
     }
 
+    /// The kernel the script has built so far (nil before the first kernel step).
+    public var currentTarget: (any ScriptTarget)? { target }
+
+    /// The value of `$name` now: a saved number or a buffer's address; nil if undefined.
+    public func savedValue(_ name: String) -> UInt64? {
+        environment.numbers[name] ?? environment.buffers[name]?.address
+    }
+
     /// Runs one step.
     public func run(_ step: ScriptStep) -> ScriptStepResult {
         var result = ScriptStepResult(line: step.line, label: step.label, op: step.opName, verdict: .ok)
@@ -224,6 +232,9 @@ public final class ScriptEngine {
             }
             layout = command.layout
             request = command.request
+            if layout == nil, !spec.fields.isEmpty || spec.size != nil || !spec.tail.isEmpty {
+                throw ScriptRunError("\(name) has no modelled struct: use \"raw\" or \"arg\"")
+            }
             result.command = name
         }
         if let value = spec.request {

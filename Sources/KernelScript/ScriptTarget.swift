@@ -42,10 +42,11 @@ public struct ScriptCommand: Sendable, Equatable {
     public var name: String
     /// Full request code (`_IO(';', nr)`, e.g. 0x3B96).
     public var request: UInt32
-    /// The argument's layout.
-    public var layout: ScriptStructLayout
+    /// The argument's layout; nil for commands that exist in the table but are not modelled
+    /// (IOAS_MAP …): those take `raw` or `arg` only.
+    public var layout: ScriptStructLayout?
 
-    public init(name: String, request: UInt32, layout: ScriptStructLayout) {
+    public init(name: String, request: UInt32, layout: ScriptStructLayout?) {
         self.name = name
         self.request = request
         self.layout = layout
