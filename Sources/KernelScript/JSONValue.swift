@@ -65,6 +65,11 @@ public struct JSONSyntaxError: Error, Equatable, Sendable, CustomStringConvertib
     /// What was wrong there.
     public var reason: String
 
+    public init(column: Int, reason: String) {
+        self.column = column
+        self.reason = reason
+    }
+
     public var description: String { "column \(column): \(reason)" }
 }
 

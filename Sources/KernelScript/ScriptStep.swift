@@ -79,6 +79,13 @@ public struct PlatformSpec: Sendable, Equatable {
     public var devices: [String]
     /// Whether the kernel is built with CONFIG_TSM (false: TSM ioctls give EOPNOTSUPP, spec 2.2).
     public var configTSM: Bool
+
+    public init(profile: String? = nil, tsm: String = "link", devices: [String] = ["sample"], configTSM: Bool = true) {
+        self.profile = profile
+        self.tsm = tsm
+        self.devices = devices
+        self.configTSM = configTSM
+    }
 }
 
 /// The `ioctl` step.
@@ -126,6 +133,11 @@ public struct FieldValue: Sendable, Equatable {
     public var name: String
     /// Its value.
     public var value: ScriptValue
+
+    public init(name: String, value: ScriptValue) {
+        self.name = name
+        self.value = value
+    }
 }
 
 /// An `expect_buffer` entry: the bytes at `base` (a buffer name plus offset) must equal `bytes`.
@@ -136,6 +148,12 @@ public struct BufferExpectation: Sendable, Equatable {
     public var offset: Int
     /// Expected bytes.
     public var bytes: [UInt8]
+
+    public init(buffer: String, offset: Int, bytes: [UInt8]) {
+        self.buffer = buffer
+        self.offset = offset
+        self.bytes = bytes
+    }
 }
 
 /// The `sample_tsm` step: how the sample link TSM answers `guest_req` from now on (spec 7.4).

@@ -95,6 +95,10 @@ public struct ScriptEnvironment: Sendable {
         public var address: UInt64
         /// Its length in bytes.
         public var size: Int
+        public init(address: UInt64, size: Int) {
+            self.address = address
+            self.size = size
+        }
     }
 
     /// Saved numbers (ids, fds, VM handles) by name.
