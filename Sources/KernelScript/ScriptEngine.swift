@@ -176,6 +176,8 @@ public final class ScriptEngine {
         case let .disconnect(device, input, signalPending):
             let outcome = kernel.disconnect(device: device, input: input, signalPending: signalPending)
             check(outcome.map { 0 }, step: step, into: &result, save: nil, reportValue: false)
+        case let .devsecLock(device, tsm):
+            check(kernel.devsecLock(device: device, tsm: tsm).map { 0 }, step: step, into: &result, save: nil, reportValue: false)
         case let .sysfsRead(device, attribute, expectText):
             let outcome = kernel.sysfsRead(device: device, attribute: attribute)
             if case let .success(text) = outcome { result.text = text }
@@ -460,6 +462,7 @@ extension ScriptStep {
         case .vfioBind: return "vfio_bind"
         case .connect: return "connect"
         case .disconnect: return "disconnect"
+        case .devsecLock: return "devsec_lock"
         case .sysfsRead: return "sysfs_read"
         case .buffer: return "buffer"
         case .checkBuffer: return "check_buffer"

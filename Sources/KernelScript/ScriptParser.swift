@@ -32,6 +32,7 @@ public enum ScriptParser {
         "vfio_bind": ["vfio", "iommufd", "save", "expect"],
         "connect": ["device", "tsm", "signal_pending", "expect"],
         "disconnect": ["device", "tsm", "signal_pending", "expect"],
+        "devsec_lock": ["device", "tsm", "expect"],
         "sysfs_read": ["device", "attribute", "expect_text", "expect"],
         "buffer": ["name", "size", "hex"],
         "check_buffer": ["buffers"],
@@ -153,6 +154,8 @@ private struct LineReader {
             return .disconnect(
                 device: try string("device"), input: try optionalString("tsm") ?? "tsm0",
                 signalPending: try optionalBool("signal_pending") ?? false)
+        case "devsec_lock":
+            return .devsecLock(device: try string("device"), tsm: try optionalString("tsm") ?? "tsm1")
         case "sysfs_read":
             let attribute = try string("attribute")
             guard ["connect", "bound", "dsm", "authenticated"].contains(attribute) else {

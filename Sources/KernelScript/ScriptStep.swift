@@ -38,6 +38,8 @@ public struct ScriptStep: Sendable {
         case connect(device: String, input: String, signalPending: Bool)
         /// `disconnect`: write `tsm` (default `"tsm0"`) to the device's `tsm/disconnect`.
         case disconnect(device: String, input: String, signalPending: Bool)
+        /// `devsec_lock`: the devsec TSM `tsm` (default `"tsm1"`) locks `device` (spec 7.3).
+        case devsecLock(device: String, tsm: String)
         /// `sysfs_read`: read a `tsm/` attribute (`connect`, `bound`, `dsm`, `authenticated`)
         /// and compare with `expect_text`.
         case sysfsRead(device: String, attribute: String, expectText: String?)

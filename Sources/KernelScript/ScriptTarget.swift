@@ -106,6 +106,9 @@ public protocol ScriptTarget: AnyObject {
     /// Reads `tsm/<attribute>` of `device` (without the trailing newline).
     func sysfsRead(device: String, attribute: String) -> Result<String, Errno>
 
+    /// The devsec TSM `tsm` locks `device` (spec 7.3: `tsm/lock`), giving it a non-link context.
+    func devsecLock(device: String, tsm: String) -> Result<Void, Errno>
+
     /// Configures the sample link TSM's `guest_req` (spec 7.4).
     func configureSampleTSM(_ spec: SampleTSMSpec, residue: UInt64?, tsmCode: UInt64?) throws(ScriptRunError)
 }
