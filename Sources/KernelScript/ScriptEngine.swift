@@ -256,7 +256,7 @@ public final class ScriptEngine {
             let length = max(layout.size, Int(sizeWord ?? 0))
             guard length <= ScriptParser.maximumBufferSize else { throw ScriptRunError("\"size\" \(length) is larger than 16 MiB") }
             bytes = [UInt8](repeating: 0, count: length)
-            if let sizeField = layout.field("size") {
+            if let name = layout.sizeField, let sizeField = layout.field(name) {
                 store(sizeWord ?? UInt64(layout.size), into: &bytes, at: sizeField.offset, width: sizeField.size)
             }
             for field in spec.fields {

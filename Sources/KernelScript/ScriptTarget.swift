@@ -25,11 +25,15 @@ public struct ScriptStructLayout: Sendable, Equatable {
     public var size: Int
     /// Its fields in offset order.
     public var fields: [Field]
+    /// The name of the leading size word (`size` for iommufd, `argsz` for VFIO), if any; the
+    /// engine fills it with the struct size unless the step says otherwise.
+    public var sizeField: String?
 
-    public init(name: String, size: Int, fields: [Field]) {
+    public init(name: String, size: Int, fields: [Field], sizeField: String? = "size") {
         self.name = name
         self.size = size
         self.fields = fields
+        self.sizeField = sizeField
     }
 
     /// The field called `name`, if the struct has one.

@@ -10,7 +10,8 @@ extension ScriptStructLayout {
             name: layout.name, size: layout.size,
             fields: layout.fields.map {
                 Field(name: $0.name, offset: $0.offset, size: $0.size, isOutput: $0.direction != .in)
-            })
+            },
+            sizeField: layout.fields.first { $0.role == .size }?.name)
     }
 }
 
