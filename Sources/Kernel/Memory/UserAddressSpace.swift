@@ -48,10 +48,12 @@ public final class UserAddressSpace: Sendable {
     /// - Parameters:
     ///   - size: bytes, 1 ... 2^32.
     ///   - address: a fixed user address for the mapping, or `nil` to let the address space choose.
+    ///   - writable: false maps it read-only: the kernel can copy from it, and a copy to it faults
+    ///     (`EFAULT`), which is how the write-back faults of spec section 8 are produced.
     /// - Throws: `EINVAL` for a size of 0 or above 2^32, a fixed address of 0, or an
     ///   address range that wraps; `EEXIST` when a fixed range overlaps an existing mapping.
     @discardableResult
-    public func map(size: Int, at address: UInt64? = nil) throws(Errno) -> UInt64 {
+    public func map(size: Int, at address: UInt64? = nil, writable: Bool = true) throws(Errno) -> UInt64 {
         guard size > 0, size <= 1 << 32 else { throw .invalidArgument }
         return try state.withLock { state throws(Errno) -> UInt64 in
             let base: UInt64
@@ -68,7 +70,7 @@ public final class UserAddressSpace: Sendable {
             }
             let storage = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 16)
             storage.initializeMemory(as: UInt8.self, repeating: 0)
-            state.insert(Region(base: base, storage: storage))
+            state.insert(Region(base: base, storage: storage, writable: writable))
             return base
         }
     }
@@ -76,10 +78,21 @@ public final class UserAddressSpace: Sendable {
     /// Maps a buffer holding `bytes` (at least one byte is mapped even when `bytes` is empty) and
     /// returns its user address.
     @discardableResult
-    public func map(bytes: [UInt8], at address: UInt64? = nil) throws(Errno) -> UInt64 {
+    public func map(bytes: [UInt8], at address: UInt64? = nil, writable: Bool = true) throws(Errno) -> UInt64 {
         let base = try map(size: max(1, bytes.count), at: address)
         try write(base, bytes)
+        if !writable { try protect(base, writable: false) }
         return base
+    }
+
+    /// Changes whether the mapping that starts at `address` is writable (`mprotect`).
+    ///
+    /// - Throws: `EINVAL` when no mapping starts at `address`.
+    public func protect(_ address: UInt64, writable: Bool) throws(Errno) {
+        try state.withLock { state throws(Errno) in
+            guard let index = state.regions.firstIndex(where: { $0.base == address }) else { throw .invalidArgument }
+            state.regions[index].writable = writable
+        }
     }
 
     /// Removes the mapping that starts at `address`; later accesses to it fault (`EFAULT`).
@@ -139,7 +152,7 @@ public final class UserAddressSpace: Sendable {
     public func copyOut(to address: UInt64, from buffer: UnsafeRawBufferPointer) throws(Errno) {
         if buffer.isEmpty { return }
         try state.withLock { state throws(Errno) in
-            try state.access(address, count: buffer.count) { region, offset, done, length in
+            try state.access(address, count: buffer.count, write: true) { region, offset, done, length in
                 guard let source = buffer.baseAddress, let destination = region.storage.baseAddress else { return }
                 (destination + offset).copyMemory(from: source + done, byteCount: length)
             }
@@ -155,7 +168,7 @@ public final class UserAddressSpace: Sendable {
         guard count > 0 else { return }
         try state.withLock { state throws(Errno) in
             try state.access(source, count: count) { _, _, _, _ in }
-            try state.access(destination, count: count) { _, _, _, _ in }
+            try state.access(destination, count: count, write: true) { _, _, _, _ in }
             try withUnsafeTemporaryAllocation(byteCount: min(count, 256), alignment: 16) { scratch throws(Errno) in
                 var done = 0
                 while done < count {
@@ -165,7 +178,7 @@ public final class UserAddressSpace: Sendable {
                         guard let d = chunk.baseAddress, let s = region.storage.baseAddress else { return }
                         (d + inner).copyMemory(from: s + offset, byteCount: piece)
                     }
-                    try state.access(destination + UInt64(done), count: length) { region, offset, inner, piece in
+                    try state.access(destination + UInt64(done), count: length, write: true) { region, offset, inner, piece in
                         guard let s = chunk.baseAddress, let d = region.storage.baseAddress else { return }
                         (d + offset).copyMemory(from: s + inner, byteCount: piece)
                     }
@@ -199,6 +212,7 @@ extension UserAddressSpace {
         // @unchecked: the storage is only touched with the address space mutex held.
         let base: UInt64
         let storage: UnsafeMutableRawBufferPointer
+        var writable: Bool
         var end: UInt64 { base + UInt64(storage.count) }
     }
 
@@ -244,7 +258,7 @@ extension UserAddressSpace {
         /// mappings), then calls `body(region, offsetInRegion, offsetInRange, length)` for each
         /// piece. Nothing is visited unless the whole range is mapped.
         func access(
-            _ address: UInt64, count: Int,
+            _ address: UInt64, count: Int, write: Bool = false,
             _ body: (Region, Int, Int, Int) -> Void
         ) throws(Errno) {
             let (end, overflow) = address.addingReportingOverflow(UInt64(count))
@@ -253,7 +267,8 @@ extension UserAddressSpace {
             var index = first
             var cursor = address
             while cursor < end {
-                guard index < regions.count, regions[index].base == cursor || (index == first) else {
+                guard index < regions.count, regions[index].base == cursor || (index == first),
+                      !write || regions[index].writable else {
                     throw .badAddress
                 }
                 cursor = regions[index].end

@@ -471,6 +471,52 @@ public final class PCITSMCore: Sendable {
         }
     }
 
+    // MARK: The sample's test hooks (spec 7.2: attributes of the faux TSM device)
+
+    /// The dummy VM token the sample's `tsm_bind` hook binds with.
+    public static let sampleHookVM = VMHandle(id: 0)
+
+    /// The sample TSM's `tsm_bind` hook ("in lieu of VFIO/IOMMUFD", spec 7.2): binds the function
+    /// with a dummy VM (``sampleHookVM`` unless given) and `tdi_id = pci_dev_id` (bus << 8 | devfn).
+    ///
+    /// - Throws: `ENODEV` for an unknown function; `ENXIO` when the function is not owned by `tsm`;
+    ///   then the errors of bind (spec 6.6: `EBUSY` when bound to another VM).
+    public func hookBind(_ address: PCIFunctionAddress, tsm: TSMDevice, vm: VMHandle = PCITSMCore.sampleHookVM) throws(Errno) {
+        guard let node = node(address) else { throw .operationNotSupportedByDevice }
+        let owned = rwsem.withRead { node.context?.tsm === tsm }
+        guard owned else { throw .noSuchAddressOrDevice }
+        try bind(node, vm: vm, tdiID: UInt32(address.routingID))
+    }
+
+    /// The sample TSM's `tsm_unbind` hook. - Throws: `ENODEV`, `ENXIO` as ``hookBind(_:tsm:vm:)``.
+    public func hookUnbind(_ address: PCIFunctionAddress, tsm: TSMDevice) throws(Errno) {
+        guard let node = node(address) else { throw .operationNotSupportedByDevice }
+        let owned = rwsem.withRead { node.context?.tsm === tsm }
+        guard owned else { throw .noSuchAddressOrDevice }
+        unbind(node)
+    }
+
+    /// The sample TSM's `tsm_request` hook: a kernel-originated guest request whose payload is
+    /// `payload`, with a 16-byte kernel response buffer; `op`/`tvmArch` as the rev-K copy
+    /// (OBJECT_INFO of the reply numbering = 3, CCA) unless given.
+    ///
+    /// - Returns: the driver's residue and the response buffer.
+    /// - Throws: `ENODEV`/`ENXIO` as ``hookBind(_:tsm:vm:)``, then the guest-request errors.
+    public func hookRequest(_ address: PCIFunctionAddress, tsm: TSMDevice, payload: [UInt8],
+                            op: UInt32 = 3, tvmArch: UInt32 = 1, memory: UserAddressSpace) throws(Errno) -> (residue: Int, response: [UInt8]) {
+        guard let node = node(address) else { throw .operationNotSupportedByDevice }
+        let owned = rwsem.withRead { node.context?.tsm === tsm }
+        guard owned else { throw .noSuchAddressOrDevice }
+        let response = KernelBuffer([UInt8](repeating: 0, count: 16))
+        let v5 = !profile.tsmReqLayout.hasOpAndArch
+        var request = TSMGuestRequest(
+            op: v5 ? TSMReqScope.pciInfo.rawValue : op, tvmArch: v5 ? nil : tvmArch,
+            request: .kernel(KernelBuffer(payload)), requestLength: payload.count,
+            response: .kernel(response), responseLength: 16, tsmCode: v5 ? nil : 0, memory: memory)
+        let residue = try guestRequest(node, &request, signalPending: false)
+        return (residue, response.bytes)
+    }
+
     // MARK: guest request (spec 4.2 steps 6-12, 4.3 steps 6-13)
 
     /// `pci_tsm_guest_req()`.
@@ -500,6 +546,28 @@ public final class PCITSMCore: Sendable {
         }
     }
 
+    // MARK: Test hooks: holding the locks across calls
+
+    /// Takes the global pci-tsm lock for writing (as a connect in progress would) until
+    /// ``LockHold/release()``. Waits in other calls then block; interruptible ones give `EINTR`
+    /// when a signal is pending. For tests and scripts that pin EINTR paths; a single-threaded
+    /// caller must not make an uninterruptible call (bind, unbind) while holding it.
+    public func holdGlobalLock() -> LockHold {
+        _ = rwsem.lockWrite(.uninterruptible)
+        return LockHold { [rwsem] in rwsem.unlockWrite() }
+    }
+
+    /// Takes the DSM mutex of `dsm` until ``LockHold/release()`` (see ``holdGlobalLock()``).
+    ///
+    /// - Throws: `ENODEV` for an unknown function; `ENXIO` when it has no DSM context.
+    public func holdDSMLock(_ dsm: PCIFunctionAddress) throws(Errno) -> LockHold {
+        guard let node = node(dsm) else { throw .operationNotSupportedByDevice }
+        let mutex = rwsem.withRead { node.context?.dsmLock }
+        guard let mutex else { throw .noSuchAddressOrDevice }
+        _ = mutex.lock(.uninterruptible)
+        return LockHold { mutex.unlock() }
+    }
+
     // MARK: Introspection
 
     /// What pci-tsm knows of one function, for tests and tools.
@@ -518,6 +586,11 @@ public final class PCITSMCore: Sendable {
         public var vm: VMHandle
         /// Its TDI id.
         public var tdiID: UInt32
+        /// Creates a value (for comparisons in tests).
+        public init(vm: VMHandle, tdiID: UInt32) {
+            self.vm = vm
+            self.tdiID = tdiID
+        }
     }
 
     /// The state of `address` (nil if the function does not exist). Takes the locks briefly.
@@ -544,3 +617,18 @@ public final class PCITSMCore: Sendable {
 }
 
 
+
+/// A lock held on purpose by a test hook; ``release()`` drops it (once; later calls do nothing).
+public final class LockHold: Sendable {
+    private let released = Atomic<Bool>(false)
+    private let unlock: @Sendable () -> Void
+
+    init(_ unlock: @escaping @Sendable () -> Void) { self.unlock = unlock }
+
+    /// Releases the lock.
+    public func release() {
+        if !released.exchange(true, ordering: .acquiringAndReleasing) { unlock() }
+    }
+
+    deinit { release() }
+}
