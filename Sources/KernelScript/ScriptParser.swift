@@ -34,10 +34,13 @@ public enum ScriptParser {
         "disconnect": ["device", "tsm", "signal_pending", "expect"],
         "devsec_lock": ["device", "tsm", "expect"],
         "sysfs_read": ["device", "attribute", "expect_text", "expect"],
-        "buffer": ["name", "size", "hex"],
+        "buffer": ["name", "size", "hex", "readonly"],
+        "protect": ["buffer", "writable"],
+        "hold_lock": ["lock", "device", "save"],
+        "release_lock": ["hold"],
         "check_buffer": ["buffers"],
         "ioctl": [
-            "fd", "cmd", "request", "fields", "raw", "size", "tail", "arg", "signal_pending", "save",
+            "fd", "cmd", "request", "fields", "raw", "size", "tail", "arg", "readonly_arg", "signal_pending", "save",
             "expect", "expect_fields", "expect_buffer",
         ],
         "sample_tsm": ["mode", "response", "residue", "tsm_code", "errno", "bind_errno", "streams", "arch"],
@@ -178,7 +181,19 @@ private struct LineReader {
             guard size > 0, size <= ScriptParser.maximumBufferSize else {
                 throw fail("a buffer's size must be 1...\(ScriptParser.maximumBufferSize), found \(size)")
             }
-            return .buffer(name: name, size: size, contents: contents)
+            return .buffer(name: name, size: size, contents: contents, readOnly: try optionalBool("readonly") ?? false)
+        case "protect":
+            guard let buffer = try name("buffer") else { throw fail("op \"protect\" needs \"buffer\"") }
+            guard let writable = try optionalBool("writable") else { throw fail("op \"protect\" needs \"writable\": true or false") }
+            return .protect(buffer: buffer, writable: writable)
+        case "hold_lock":
+            let lock = try string("lock")
+            guard lock == "global" || lock == "dsm" else { throw fail("\"lock\" must be \"global\" or \"dsm\", found \"\(lock)\"") }
+            let device = try optionalString("device")
+            if lock == "dsm", device == nil { throw fail("a \"dsm\" lock needs \"device\" (the DSM's BDF)") }
+            return .holdLock(lock: lock, device: device, save: try name("save"))
+        case "release_lock":
+            return .releaseLock(try value("hold"))
         case "check_buffer":
             guard let value = json["buffers"] else { throw fail("op \"check_buffer\" needs \"buffers\"") }
             return .checkBuffer(try bufferExpectations(value, key: "buffers"))
@@ -225,6 +240,9 @@ private struct LineReader {
         if raw != nil, json["size"] != nil || json["tail"] != nil {
             throw fail("\"raw\" is the whole argument: put the size word and any tail in its bytes")
         }
+        if json["readonly_arg"] != nil, json["arg"] != nil {
+            throw fail("\"readonly_arg\" applies to the fresh argument mapping; for \"arg\" use a read-only buffer")
+        }
         if let raw, raw.isEmpty { throw fail("\"raw\" needs at least one byte (use \"arg\": 0 for a NULL argument)") }
         if raw == nil, command == nil, !fields.isEmpty {
             throw fail("\"fields\" needs \"cmd\" (the struct layout comes from the command)")
@@ -252,7 +270,8 @@ private struct LineReader {
         return IoctlSpec(
             fd: try optionalValue("fd"), command: command, request: request, fields: fields, raw: raw,
             size: try optionalValue("size"), tail: try optionalHex("tail") ?? [], argument: try optionalValue("arg"),
-            signalPending: try optionalBool("signal_pending") ?? false, save: save,
+            signalPending: try optionalBool("signal_pending") ?? false,
+            readOnlyArgument: try optionalBool("readonly_arg") ?? false, save: save,
             expectFields: try fieldValues("expect_fields"), expectBuffer: expectBuffer)
     }
 

@@ -43,8 +43,16 @@ public struct ScriptStep: Sendable {
         /// `sysfs_read`: read a `tsm/` attribute (`connect`, `bound`, `dsm`, `authenticated`)
         /// and compare with `expect_text`.
         case sysfsRead(device: String, attribute: String, expectText: String?)
-        /// `buffer`: map a named user buffer of `size` bytes, optionally initialised from `hex`.
-        case buffer(name: String, size: Int, contents: [UInt8])
+        /// `buffer`: map a named user buffer of `size` bytes, optionally initialised from `hex`,
+        /// optionally read-only.
+        case buffer(name: String, size: Int, contents: [UInt8], readOnly: Bool)
+        /// `protect`: make a buffer writable or read-only.
+        case protect(buffer: String, writable: Bool)
+        /// `hold_lock`: hold pci_tsm_rwsem (`global`) or a DSM mutex (`dsm` of `device`) until
+        /// `release_lock`; the handle is saved under `save`.
+        case holdLock(lock: String, device: String?, save: String?)
+        /// `release_lock`: release a held lock.
+        case releaseLock(ScriptValue)
         /// `check_buffer`: compare user memory with hex (same form as `expect_buffer`).
         case checkBuffer([BufferExpectation])
         /// `ioctl`: one `ioctl(fd, request, argument)`.
@@ -113,6 +121,9 @@ public struct IoctlSpec: Sendable, Equatable {
     public var argument: ScriptValue?
     /// Whether a signal is pending for the caller (interruptible waits return EINTR).
     public var signalPending: Bool
+    /// Whether the fresh argument mapping is made read-only after the struct is written (the
+    /// kernel's write-back then faults).
+    public var readOnlyArgument: Bool
     /// `save`: variable name → output field name.
     public var save: [(name: String, field: String)]
     /// `expect_fields`: field name → value, read back from the argument after the call.
@@ -123,7 +134,7 @@ public struct IoctlSpec: Sendable, Equatable {
     public static func == (lhs: IoctlSpec, rhs: IoctlSpec) -> Bool {
         lhs.fd == rhs.fd && lhs.command == rhs.command && lhs.request == rhs.request && lhs.fields == rhs.fields
             && lhs.raw == rhs.raw && lhs.size == rhs.size && lhs.tail == rhs.tail && lhs.argument == rhs.argument
-            && lhs.signalPending == rhs.signalPending && lhs.save.map(\.name) == rhs.save.map(\.name)
+            && lhs.signalPending == rhs.signalPending && lhs.readOnlyArgument == rhs.readOnlyArgument && lhs.save.map(\.name) == rhs.save.map(\.name)
             && lhs.save.map(\.field) == rhs.save.map(\.field) && lhs.expectFields == rhs.expectFields
             && lhs.expectBuffer == rhs.expectBuffer
     }

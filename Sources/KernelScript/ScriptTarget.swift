@@ -86,6 +86,11 @@ public protocol ScriptTarget: AnyObject {
     func write(_ bytes: [UInt8], at address: UInt64) -> Bool
     /// Reads `count` bytes at `address`; nil if any byte is not mapped.
     func read(at address: UInt64, count: Int) -> [UInt8]?
+    /// Makes the mapping that starts at `address` writable or read-only (`mprotect`); false if
+    /// no mapping starts there. The kernel can still copy from a read-only mapping; a copy to it
+    /// faults (EFAULT), which is how scripts reach the write-back faults of spec 3 step 5 and
+    /// 4.3 step 14.
+    func protect(_ address: UInt64, writable: Bool) -> Bool
 
     /// `open("/dev/iommu")`.
     func openIOMMUFD() -> Result<Int32, Errno>
@@ -112,6 +117,15 @@ public protocol ScriptTarget: AnyObject {
 
     /// The devsec TSM `tsm` locks `device` (spec 7.3: `tsm/lock`), giving it a non-link context.
     func devsecLock(device: String, tsm: String) -> Result<Void, Errno>
+
+    /// Holds a pci-tsm lock across steps (spec 6.4): `global` (pci_tsm_rwsem for writing, as a
+    /// connect in progress) or `dsm` (the DSM mutex of `device`). Returns a handle for
+    /// ``releaseLock(_:)``.
+    func holdLock(_ lock: String, device: String?) -> Result<UInt64, Errno>
+    /// Releases a held lock; false for an unknown handle.
+    func releaseLock(_ handle: UInt64) -> Bool
+    /// Which locks are held now.
+    var heldLocks: (global: Bool, dsm: Bool) { get }
 
     /// Configures the sample link TSM's `guest_req` (spec 7.4).
     func configureSampleTSM(_ spec: SampleTSMSpec, residue: UInt64?, tsmCode: UInt64?) throws(ScriptRunError)

@@ -75,9 +75,46 @@ public final class SimulatedKernelTarget: ScriptTarget {
     /// The sample link TSM registered as tsm0 (configured by `sample_tsm` steps).
     public let sample: SampleLinkTSM
 
+    /// Locks held by `hold_lock` steps, by handle.
+    private var holds: [UInt64: (hold: LockHold, global: Bool)] = [:]
+    private var nextHold: UInt64 = 1
+
     init(kernel: SimulatedKernel, sample: SampleLinkTSM) {
         self.kernel = kernel
         self.sample = sample
+    }
+
+    deinit {
+        for entry in holds.values { entry.hold.release() }
+    }
+
+    public func protect(_ address: UInt64, writable: Bool) -> Bool {
+        do { try kernel.memory.protect(address, writable: writable) } catch { return false }
+        return true
+    }
+
+    public func holdLock(_ lock: String, device: String?) -> Result<UInt64, Errno> {
+        let hold: LockHold
+        if lock == "global" {
+            hold = kernel.pciTSM.holdGlobalLock()
+        } else {
+            guard let device, let address = PCIFunctionAddress(device) else { return .failure(.operationNotSupportedByDevice) }
+            do { hold = try kernel.pciTSM.holdDSMLock(address) } catch { return .failure(error) }
+        }
+        let handle = nextHold
+        nextHold += 1
+        holds[handle] = (hold, lock == "global")
+        return .success(handle)
+    }
+
+    public func releaseLock(_ handle: UInt64) -> Bool {
+        guard let entry = holds.removeValue(forKey: handle) else { return false }
+        entry.hold.release()
+        return true
+    }
+
+    public var heldLocks: (global: Bool, dsm: Bool) {
+        (holds.values.contains { $0.global }, holds.values.contains { !$0.global })
     }
 
     public var profileName: String { kernel.profile.name }
