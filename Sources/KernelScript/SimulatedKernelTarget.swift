@@ -27,8 +27,7 @@ public struct SimulatedKernelHost: ScriptHost {
             } else if device.hasPrefix("platform:") {
                 platformDevices.append(String(device.dropFirst("platform:".count)))
             } else {
-                throw ScriptRunError(
-                    "device \"\(device)\": only \"sample\" and \"platform:NAME\" are supported in this build (dump files need the PCI topology adapter)")
+                functions.append(contentsOf: try DumpDevices.functions(atPath: device, baseDirectory: baseDirectory))
             }
         }
         let kernel: SimulatedKernel

@@ -73,20 +73,7 @@ struct ScriptCommand: ParsableCommand {
         if mismatches > 0 { throw ExitCode(1) }
     }
 
-    static func readFile(_ path: String) -> String? {
-        guard let handle = fopen(path, "rb") else { return nil }
-        defer { fclose(handle) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let count = chunk.withUnsafeMutableBytes { fread($0.baseAddress, 1, $0.count, handle) }
-            if count <= 0 { break }
-            bytes.append(contentsOf: chunk[0..<count])
-            if bytes.count > 64 << 20 { return nil }
-        }
-        if ferror(handle) != 0 { return nil }
-        return String(decoding: bytes, as: UTF8.self)
-    }
+    static func readFile(_ path: String) -> String? { readTextFile(path, limit: 64 << 20) }
 
     static func directory(of path: String) -> String {
         guard let slash = path.lastIndex(of: "/") else { return "." }
