@@ -176,9 +176,9 @@ extension GuestAgent {
     private func ccaInfo(_ flow: Flow, _ realm: any CCARealmInterface, step: String, expecting state: UInt8) async throws(GuestAcceptanceError) -> CCAVDEVInfo {
         let (status, info) = await realm.vdevGetInfo()
         guard status == 0, let info else {
-            try flow.tsmCall(step: step, sent: "vdev", status: status == 0 ? 4 : status, statusName: rsiStatusName(status == 0 ? 4 : status),
-                             failure: .tsmCallFailed, tdiState: nil)
-            throw flow.refuse(.tsmCallFailed, "RSI_VDEV_GET_INFO returned no information", step: step)
+            let name = status == 0 ? "SUCCESS without information" : rsiStatusName(status)
+            flow.record(step: step, path: Flow.toTSM, sent: "vdev", result: name, status: .failed, tsmCode: status)
+            throw GuestAcceptanceError(.tsmCallFailed, "RSI_VDEV_GET_INFO returned \(name)", step: step, status: status)
         }
         let tdiState = Self.ccaTDIState(info.vdevState)
         flow.record(step: step, path: Flow.toTSM, sent: "vdev",
@@ -358,9 +358,9 @@ extension GuestAgent {
         let session = try await tdxRead(flow, module, field: .bindSessionID, step: "TDG.TDI.RD bind session")
         let (digestStatus, reported) = await module.evidenceDigests()
         guard digestStatus == 0, let reported else {
-            try flow.tsmCall(step: "TDX evidence digests", sent: "", status: digestStatus == 0 ? TDX.Status.invalidOperand : digestStatus,
-                             statusName: "status", failure: .tsmCallFailed, tdiState: nil)
-            throw flow.refuse(.tsmCallFailed, "the TDX module gave no evidence digests", step: "TDX evidence digests")
+            let name = digestStatus == 0 ? "SUCCESS without digests" : tdxStatusName(digestStatus)
+            flow.record(step: "TDX evidence digests", path: Flow.toTSM, sent: "EMU-GUEST-1", result: name, status: .failed, tsmCode: digestStatus)
+            throw GuestAcceptanceError(.tsmCallFailed, "the TDX module gave no evidence digests (\(name))", step: "TDX evidence digests", status: digestStatus)
         }
         flow.record(step: "TDX evidence digests", path: Flow.toTSM, sent: "EMU-GUEST-1", result: "\(reported.algorithm) digests of certificate chain, measurements, TDI report",
                     status: .ok, tsmCode: 0, tdiState: .configLocked)
@@ -412,10 +412,8 @@ extension GuestAgent {
     private func tdxRead(_ flow: Flow, _ module: any TDXModuleInterface, field: TDX.TDIField, step: String) async throws(GuestAcceptanceError) -> UInt64 {
         let (status, value) = await module.tdiRead(field: field.rawValue)
         let state: TDIState? = field == .tdispState && status == 0 ? TDIState(rawValue: UInt8(truncatingIfNeeded: value)) : nil
-        if status != 0 {
-            try flow.tsmCall(step: step, sent: "field \(field.rawValue)", status: status, statusName: tdxStatusName(status), failure: .tsmCallFailed, tdiState: nil)
-        }
-        flow.record(step: step, path: Flow.toTSM, sent: "field \(field.rawValue)", result: "value \(value)", status: .ok, tsmCode: 0, tdiState: state)
+        try flow.tsmCall(step: step, sent: "field \(field.rawValue)", status: status, statusName: tdxStatusName(status), failure: .tsmCallFailed,
+                         tdiState: state, result: "value \(value)")
         return value
     }
 
@@ -609,12 +607,12 @@ final class Flow {
 
     /// Records a direct TSM call; throws `failure` when `status` is not 0.
     func tsmCall(step: String, sent: String, status: UInt64, statusName: String, failure: GuestAcceptanceError.Code,
-                 tdiState: TDIState?) throws(GuestAcceptanceError) {
+                 tdiState: TDIState?, result: String? = nil) throws(GuestAcceptanceError) {
         guard status == 0 else {
             record(step: step, path: Flow.toTSM, sent: sent, result: statusName, status: .failed, tsmCode: status)
             throw GuestAcceptanceError(failure, "\(step) returned \(statusName)", step: step, status: status)
         }
-        record(step: step, path: Flow.toTSM, sent: sent, result: statusName, status: .ok, tsmCode: status, tdiState: tdiState)
+        record(step: step, path: Flow.toTSM, sent: sent, result: result ?? statusName, status: .ok, tsmCode: status, tdiState: tdiState)
     }
 
     /// One guest request through the host; a failure becomes `failure` with the errno and tsm_code.

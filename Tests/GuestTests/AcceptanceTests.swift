@@ -14,7 +14,7 @@ struct AcceptanceTests {
     func happyPath(arch: TVMArch) async throws {
         let world = try FirmwareWorld(arch)
         let log = EventLog()
-        let device = try await world.agent(observer: log.observer).accept(channel: world.channel, tsm: world.tsm)
+        let device = try await world.agent(observer: log.observer).accept(channel: world.channel, tsm: try world.tsm)
         #expect(device.tdiState == .run)
         #expect(world.deviceState == .run)
         #expect(world.platform.tdispState(function: world.function) == .run)
@@ -43,7 +43,7 @@ struct AcceptanceTests {
     @Test("happy path on the physical function too", arguments: TVMArch.allCases)
     func physicalFunction(arch: TVMArch) async throws {
         let world = try FirmwareWorld(arch, function: FirmwareWorld.pf)
-        let device = try await world.agent().accept(channel: world.channel, tsm: world.tsm)
+        let device = try await world.agent().accept(channel: world.channel, tsm: try world.tsm)
         #expect(device.tdiState == .run && world.deviceState == .run)
         #expect(device.mappings.count == world.reportRanges.count)
     }
@@ -51,19 +51,19 @@ struct AcceptanceTests {
     @Test("arch-specific firmware effects of acceptance")
     func firmwareEffects() async throws {
         let cca = try FirmwareWorld(.cca)
-        _ = try await cca.agent().accept(channel: cca.channel, tsm: cca.tsm)
+        _ = try await cca.agent().accept(channel: cca.channel, tsm: try cca.tsm)
         let vdev = try #require((cca.platform as? CCAPlatform)?.vdevInfo(function: cca.function))
         #expect(vdev.state == .started && vdev.dmaEnabled)
         #expect(!vdev.mappings.isEmpty && vdev.mappings.allSatisfy(\.validated))
 
         let sev = try FirmwareWorld(.sev)
-        _ = try await sev.agent().accept(channel: sev.channel, tsm: sev.tsm)
+        _ = try await sev.agent().accept(channel: sev.channel, tsm: try sev.tsm)
         let tdi = try #require((sev.platform as? SEVPlatform)?.tdiInfo(function: sev.function))
         #expect(tdi.tsmEnabled && !tdi.fenceUp)
         #expect(tdi.validatedPages.count == sev.reportRanges.reduce(0) { $0 + Int($1.numberOfPages) })
 
         let tdx = try FirmwareWorld(.tdx)
-        _ = try await tdx.agent().accept(channel: tdx.channel, tsm: tdx.tsm)
+        _ = try await tdx.agent().accept(channel: tdx.channel, tsm: try tdx.tsm)
         let info = try #require((tdx.platform as? TDXPlatform)?.tdiInfo(function: tdx.function))
         #expect(info.dmarAccepted && info.state == .run)
         #expect(info.acceptedPages.count == tdx.reportRanges.reduce(0) { $0 + Int($1.numberOfPages) })
@@ -78,7 +78,7 @@ struct AcceptanceTests {
         let log = EventLog()
         let channel = TamperingChannel(world.channel, tampering: target)
         let error = await #expect(throws: GuestAcceptanceError.self) {
-            try await world.agent(observer: log.observer).accept(channel: channel, tsm: world.tsm)
+            try await world.agent(observer: log.observer).accept(channel: channel, tsm: try world.tsm)
         }
         let expected: GuestAcceptanceError.Code = switch target {
         case .report: .reportDigestMismatch
@@ -100,7 +100,7 @@ struct AcceptanceTests {
                                 (.measurements, .signatureInvalid)] {
             let world = try FirmwareWorld(arch)
             do {
-                _ = try await world.agent().accept(channel: TamperingChannel(world.channel, tampering: target), tsm: world.tsm)
+                _ = try await world.agent().accept(channel: TamperingChannel(world.channel, tampering: target), tsm: try world.tsm)
                 Issue.record("\(target) tampering was accepted")
             } catch let error as GuestAcceptanceError {
                 #expect(error.evidenceError?.code == cause)
@@ -119,7 +119,7 @@ struct AcceptanceTests {
             let world = try FirmwareWorld(arch)
             let channel = TamperingChannel(world.channel, tampering: .measurements, alter: { _ in other })
             await #expect(throws: GuestAcceptanceError(.measurementsDigestMismatch, "", step: "")) {
-                try await world.agent().accept(channel: channel, tsm: world.tsm)
+                try await world.agent().accept(channel: channel, tsm: try world.tsm)
             }
         }
     }
@@ -128,7 +128,7 @@ struct AcceptanceTests {
     func wrongTrustAnchor(arch: TVMArch) async throws {
         let world = try FirmwareWorld(arch)
         let error = await #expect(throws: GuestAcceptanceError.self) {
-            try await world.agent(anchor: FirmwareWorld.otherRoot).accept(channel: world.channel, tsm: world.tsm)
+            try await world.agent(anchor: FirmwareWorld.otherRoot).accept(channel: world.channel, tsm: try world.tsm)
         }
         #expect(error?.code == .certificateUntrusted)
         #expect(error?.evidenceError?.code == .chainUntrusted)
@@ -147,7 +147,7 @@ struct AcceptanceTests {
         let plan = GuestMMIOPlan.explicit([GuestMMIOMapping(gpa: GuestAgent.defaultGPABase, pa: first.firstPage << 12, pageCount: 1),
                                            GuestMMIOMapping(gpa: GuestAgent.defaultGPABase + 0x1000, pa: outside, pageCount: 1)])
         let error = await #expect(throws: GuestAcceptanceError.self) {
-            try await world.agent(mmio: plan, observer: log.observer).accept(channel: world.channel, tsm: world.tsm)
+            try await world.agent(mmio: plan, observer: log.observer).accept(channel: world.channel, tsm: try world.tsm)
         }
         #expect(error?.code == .mmioRangeNotReported)
         #expect(error?.step == "check MMIO ranges")
@@ -162,7 +162,7 @@ struct AcceptanceTests {
         let plan = GuestMMIOPlan.explicit([GuestMMIOMapping(gpa: GuestAgent.defaultGPABase, pa: last.firstPage << 12,
                                                             pageCount: last.numberOfPages + 1)])
         await #expect(throws: GuestAcceptanceError(.mmioRangeNotReported, "", step: "")) {
-            try await world.agent(mmio: plan).accept(channel: world.channel, tsm: world.tsm)
+            try await world.agent(mmio: plan).accept(channel: world.channel, tsm: try world.tsm)
         }
     }
 
@@ -176,7 +176,7 @@ struct AcceptanceTests {
             mappings.append(GuestMMIOMapping(gpa: gpa, pa: range.firstPage << 12, pageCount: range.numberOfPages))
             gpa += (UInt64(range.numberOfPages) + 1) << 12
         }
-        let device = try await world.agent(mmio: .explicit(mappings)).accept(channel: world.channel, tsm: world.tsm)
+        let device = try await world.agent(mmio: .explicit(mappings)).accept(channel: world.channel, tsm: try world.tsm)
         #expect(device.mappings == mappings)
         #expect(world.deviceState == .run)
     }
@@ -191,7 +191,7 @@ struct AcceptanceTests {
         let plan = GuestMMIOPlan.explicit([GuestMMIOMapping(gpa: GuestAgent.defaultGPABase, pa: ranges[0].firstPage << 12, pageCount: 1),
                                            GuestMMIOMapping(gpa: GuestAgent.defaultGPABase, pa: ranges[1].firstPage << 12, pageCount: 1)])
         let error = await #expect(throws: GuestAcceptanceError.self) {
-            try await world.agent(mmio: plan).accept(channel: world.channel, tsm: world.tsm)
+            try await world.agent(mmio: plan).accept(channel: world.channel, tsm: try world.tsm)
         }
         #expect(error?.code == .mmioValidationFailed)
         switch arch {
@@ -213,7 +213,7 @@ struct AcceptanceTests {
         world.platform.setFaultPlan(try FaultPlan(parsing: ["tdisp:0x86=error:0x1"]))
         let log = EventLog()
         let error = await #expect(throws: GuestAcceptanceError.self) {
-            try await world.agent(observer: log.observer).accept(channel: world.channel, tsm: world.tsm)
+            try await world.agent(observer: log.observer).accept(channel: world.channel, tsm: try world.tsm)
         }
         #expect(error?.code == .hostRequestFailed)
         #expect(error?.step == "SET_TDI_STATE")
@@ -231,9 +231,9 @@ struct AcceptanceTests {
     @Test("a TDI already started is not accepted again (CCA VDEV STARTED, TDX RUN)", arguments: [TVMArch.cca, .tdx])
     func notLocked(arch: TVMArch) async throws {
         let world = try FirmwareWorld(arch)
-        _ = try await world.agent().accept(channel: world.channel, tsm: world.tsm)
+        _ = try await world.agent().accept(channel: world.channel, tsm: try world.tsm)
         let error = await #expect(throws: GuestAcceptanceError.self) {
-            try await world.agent().accept(channel: world.channel, tsm: world.tsm)
+            try await world.agent().accept(channel: world.channel, tsm: try world.tsm)
         }
         #expect(error?.code == .unexpectedTDIState)
         #expect(error?.step == (arch == .cca ? "RSI_VDEV_GET_INFO" : "TDG.TDI.RD TDISP state"))
@@ -243,7 +243,7 @@ struct AcceptanceTests {
     func noHostEvidence(arch: TVMArch) async throws {
         let world = try FirmwareWorld(arch)
         let error = await #expect(throws: GuestAcceptanceError.self) {
-            try await world.agent().accept(channel: RequestsOnly(base: world.channel), tsm: world.tsm)
+            try await world.agent().accept(channel: RequestsOnly(base: world.channel), tsm: try world.tsm)
         }
         #expect(error?.code == .hostRequestFailed)
         #expect(world.deviceState == .configLocked)
@@ -254,16 +254,77 @@ struct AcceptanceTests {
         let world = try FirmwareWorld(arch)
         world.platform.unbind(function: world.function)
         let error = await #expect(throws: GuestAcceptanceError.self) {
-            try await world.agent().accept(channel: world.channel, tsm: world.tsm)
+            try await world.agent().accept(channel: world.channel, tsm: try world.tsm)
         }
         // CCA RSI ERROR_INPUT, TDX TDI_NOT_PRESENT, SEV no tdi_id from the host.
         #expect(error?.code == (arch == .sev ? .hostRequestFailed : .tsmCallFailed))
+        switch arch {
+        case .cca: #expect(error?.status == 1 && error?.step == "RSI_VDEV_GET_INFO")  // RSI ERROR_INPUT
+        case .tdx: #expect(error?.status == TDX.Status.tdiNotPresent && error?.step == "TDG.TDI.RD TDISP state")
+        case .sev: #expect(error?.step == "SEV_TIO_OP BIND (tdi_id)")
+        }
+    }
+
+    @Test("transcript: each step names the layers it crossed; TDI state follows the flow")
+    func transcriptShape() async throws {
+        let world = try FirmwareWorld(.cca)
+        let device = try await world.agent().accept(channel: world.channel, tsm: try world.tsm)
+        let steps = device.events.map(\.step)
+        #expect(steps.first == "RSI_VDEV_GET_INFO")
+        #expect(Array(steps[1...6]) == ["OBJECT_INFO certificate chain", "READ_OBJECT certificate chain",
+                                        "OBJECT_INFO measurements", "READ_OBJECT measurements",
+                                        "OBJECT_INFO interface report", "READ_OBJECT interface report"])
+        for event in device.events {
+            switch event.step {
+            case let step where step.hasPrefix("RSI_"): #expect(event.path == [.guest, .tsm])
+            case let step where step.hasPrefix("verify") || step.hasPrefix("check") || step.hasPrefix("decode") || step == "confirm":
+                #expect(event.path == [.guest] && event.op == nil && event.request.isEmpty)
+            case "SET_TDI_STATE": #expect(event.path == [.guest, .vmm, .kernel, .tsm, .device])
+            default: #expect(event.path == [.guest, .vmm, .kernel, .tsm] && event.op != nil)
+            }
+        }
+        // READ_OBJECT of the certificate chain carried exactly the SPDM chain.
+        let read = try #require(device.events.first { $0.step == "READ_OBJECT certificate chain" })
+        #expect(read.request == [1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0])  // object_type 1, offset 0
+        #expect(read.response == FirmwareWorld.identity.spdmCertificateChain)
+        // LOCKED before RUN, RUN from SET_TDI_STATE on.
+        let states = device.events.compactMap(\.tdiState)
+        #expect(states.first == .configLocked && states.last == .run)
+        #expect(states.firstIndex(of: .run).map { states[$0...].allSatisfy { $0 == .run } } == true)
+    }
+
+    @Test("TamperingChannel alters only its target object")
+    func tamperingChannelScope() async throws {
+        let world = try FirmwareWorld(.cca)
+        let honest = world.channel
+        let tampered = TamperingChannel(honest, tampering: .report)
+        func read(_ channel: any GuestRequestChannel, _ type: UInt32) async throws -> [UInt8] {
+            let response = try await channel.request(op: .readObject, tvmArch: .cca,
+                                                     payload: CCA.ReadObjectRequest(objectType: type).encoded(), responseCapacity: 8192)
+            return Array(response.bytes.prefix(8192 - response.residue))
+        }
+        for type: UInt32 in [1, 2] {
+            #expect(try await read(tampered, type) == read(honest, type))
+        }
+        let original = try await read(honest, 3)
+        let altered = try await read(tampered, 3)
+        #expect(altered.count == original.count)
+        #expect(zip(original, altered).filter { $0 != $1 }.count == 1)
+        #expect(altered[original.count / 2] == original[original.count / 2] ^ 1)
+        let evidence = try await TamperingChannel(honest, tampering: .certificate).hostEvidence(tvmArch: .cca)
+        #expect(evidence.measurements == world.hostEvidence.measurements)
+        #expect(evidence.interfaceReport == world.hostEvidence.interfaceReport)
+        #expect(evidence.certificateChain != world.hostEvidence.certificateChain)
+        // Other ops pass through untouched.
+        let info = try await tampered.request(op: .objectInfo, tvmArch: .cca, payload: CCA.ObjectInfoRequest(objectType: 3).encoded(),
+                                              responseCapacity: 4)
+        #expect(info.bytes == CCA.ObjectInfoResponse(objectSize: UInt32(original.count)).encoded())
     }
 }
 
 /// A host path without the default evidence service (the protocol's default: unsupported).
 struct RequestsOnly: GuestRequestChannel {
-    let base: FirmwareChannel
+    let base: DirectFirmwareChannel
     func request(op: GuestRequestOp, tvmArch: TVMArch, payload: [UInt8], responseCapacity: Int) async throws -> GuestResponse {
         try await base.request(op: op, tvmArch: tvmArch, payload: payload, responseCapacity: responseCapacity)
     }

@@ -72,7 +72,7 @@ struct FirmwareWorld: Sendable {
     var reportRanges: [MMIORange] { dsm.tdi(InterfaceID(functionID: function))?.report?.mmioRanges ?? [] }
 
     /// The host path: guest requests straight into the platform's guest_req.
-    var channel: FirmwareChannel { FirmwareChannel(platform: platform, function: function, evidence: hostEvidence) }
+    var channel: DirectFirmwareChannel { DirectFirmwareChannel(platform: platform, function: function, evidence: hostEvidence) }
 
     /// What the host keeps: the TSM's evidence and the DSM's report (SEV data pages, netlink).
     var hostEvidence: HostEvidence {
@@ -81,130 +81,16 @@ struct FirmwareWorld: Sendable {
 
     /// The guest's direct path to its TSM.
     var tsm: GuestTSMInterface {
-        switch arch {
-        case .cca: return .cca(CCARealm(platform: platform as? CCAPlatform, function: function, vm: Self.vm))
-        case .sev: return .sev(SEVPSP(platform: platform as? SEVPlatform, function: function, vm: Self.vm))
-        case .tdx: return .tdx(TDXModule(platform: platform as? TDXPlatform, function: function, vm: Self.vm))
+        get throws {
+            try #require(GuestTSMInterface.simulated(platform, function: function, vm: Self.vm,
+                                                     evidence: DeviceEvidence(certificateChain: Self.identity.spdmCertificateChain,
+                                                                              measurements: Self.measurements)))
         }
     }
 
     func agent(anchor: [UInt8] = FirmwareWorld.identity.chain.derCertificates[0], mmio: GuestMMIOPlan = .automatic(gpaBase: GuestAgent.defaultGPABase),
                observer: GuestTranscriptObserver? = nil) throws -> GuestAgent {
         GuestAgent(verifier: try EvidenceVerifier(trustAnchorDER: anchor), mmio: mmio, observer: observer)
-    }
-}
-
-/// `guest_req` of a firmware platform through a fresh user memory per request.
-struct FirmwareChannel: GuestRequestChannel {
-    let platform: any LinkTSMDriver
-    let function: FunctionID
-    let evidence: HostEvidence
-
-    static let requestAddress: UInt64 = 0x1000_0000
-    static let responseAddress: UInt64 = 0x2000_0000
-
-    func request(op: GuestRequestOp, tvmArch: TVMArch, payload: [UInt8], responseCapacity: Int) async throws -> GuestResponse {
-        let memory = FlatUserMemory()
-        memory.map(Self.requestAddress, payload)
-        memory.map(Self.responseAddress, zeroes: responseCapacity)
-        let request = GuestRequest(op: GuestOp(op).rawValue, tvmArch: tvmArch.rawValue, requestAddress: Self.requestAddress,
-                                   requestLength: UInt32(payload.count),
-                                   responseAddress: responseCapacity > 0 ? Self.responseAddress : 0,
-                                   responseLength: UInt32(responseCapacity))
-        let outcome = platform.guestRequest(function: function, request, memory: memory)
-        if let errno = outcome.errno {
-            throw GuestChannelError(errno: errno, tsmCode: outcome.tsmCode, reason: "guest_req \(op.rawValue)")
-        }
-        return GuestResponse(bytes: memory.region(Self.responseAddress) ?? [], residue: outcome.residue, tsmCode: outcome.tsmCode)
-    }
-
-    func hostEvidence(tvmArch: TVMArch) async throws -> HostEvidence { evidence }
-}
-
-/// Realm RSI calls straight into the RMM model.
-struct CCARealm: CCARealmInterface {
-    let platform: CCAPlatform?
-    let function: FunctionID
-    let vm: UInt64
-
-    func vdevGetInfo() async -> (status: UInt64, info: CCAVDEVInfo?) {
-        guard let platform else { return (1, nil) }
-        let (status, info) = platform.rsiVDEVGetInfo(function: function, vm: vm)
-        return (status, info.map {
-            CCAVDEVInfo(vdevState: $0.state.rawValue, lockNonce: $0.lockNonce, measurementsNonce: $0.measurementsNonce,
-                        reportNonce: $0.reportNonce, digestAlgorithm: .sha512, certificateDigest: $0.certificateDigest,
-                        measurementsDigest: $0.measurementsDigest, reportDigest: $0.reportDigest)
-        })
-    }
-
-    func vdevValidateMapping(gpaBase: UInt64, gpaTop: UInt64, paBase: UInt64) async -> UInt64 {
-        platform?.rsiVDEVValidateMapping(function: function, vm: vm, gpaBase: gpaBase, gpaTop: gpaTop, paBase: paBase) ?? 1
-    }
-
-    func vdevDMAEnable(lockNonce: UInt64, measurementsNonce: UInt64, reportNonce: UInt64) async -> UInt64 {
-        platform?.rsiVDEVDMAEnable(function: function, vm: vm, lockNonce: lockNonce, measurementsNonce: measurementsNonce,
-                                   reportNonce: reportNonce) ?? 1
-    }
-}
-
-/// The PSP path: tdi_id, the VMPCK counter, TDI_INFO through the v5 PCI_INFO scope.
-struct SEVPSP: SEVSecureInterface {
-    let platform: SEVPlatform?
-    let function: FunctionID
-    let vm: UInt64
-
-    func tdiID() async throws -> UInt64 {
-        guard let id = platform?.tdiID(function: function) else { throw GuestChannelError(errno: .noSuchAddressOrDevice, reason: "no TDI") }
-        return id
-    }
-
-    func nextSequenceNumber() async -> UInt64 { platform?.nextSequenceNumber(vm: vm) ?? 1 }
-
-    func exchange(message: [UInt8]) async throws -> [UInt8] {
-        guard let platform else { throw GuestChannelError(errno: .noSuchAddressOrDevice, reason: "no PSP") }
-        let memory = FlatUserMemory()
-        memory.map(0x1000, message)
-        memory.map(0x8000, zeroes: 4096)
-        let outcome = platform.scopeRequest(function: function, scope: 0,
-                                            GuestRequest(op: 0, tvmArch: TVMArch.sev.rawValue, requestAddress: 0x1000,
-                                                         requestLength: UInt32(message.count), responseAddress: 0x8000, responseLength: 4096),
-                                            memory: memory)
-        if let errno = outcome.errno { throw GuestChannelError(errno: errno, tsmCode: outcome.tsmCode, reason: "TIO_GUEST_REQUEST") }
-        return outcome.response
-    }
-}
-
-/// TDCALLs straight into the TDX module model; the evidence digests (EMU-GUEST-1) are computed
-/// here from what the module caches (the report, read without the host) and the evidence it was
-/// given at connect, since the model has no such TDCALL yet.
-struct TDXModule: TDXModuleInterface {
-    let platform: TDXPlatform?
-    let function: FunctionID
-    let vm: UInt64
-
-    func tdiRead(field: UInt64) async -> (status: UInt64, value: UInt64) {
-        platform?.tdgTDIRead(function: function, vm: vm, field: field) ?? (TDX.Status.tdiNotPresent, 0)
-    }
-
-    func tdiStart(bindSessionID: UInt64) async -> UInt64 {
-        platform?.tdgTDIStart(function: function, vm: vm, bindSessionID: bindSessionID) ?? TDX.Status.tdiNotPresent
-    }
-
-    func mmioAccept(gpa: UInt64) async -> UInt64 { platform?.tdgMMIOAccept(function: function, vm: vm, gpa: gpa) ?? TDX.Status.tdiNotPresent }
-
-    func dmarAccept() async -> UInt64 { platform?.tdgDMARAccept(function: function, vm: vm) ?? TDX.Status.tdiNotPresent }
-
-    func evidenceDigests() async -> (status: UInt64, digests: TDXEvidenceDigests?) {
-        guard let platform else { return (TDX.Status.tdiNotPresent, nil) }
-        let channel = FirmwareChannel(platform: platform, function: function, evidence: HostEvidence())
-        guard let report = try? await channel.request(op: .readObject, tvmArch: .tdx,
-                                                      payload: TDX.ReadObjectRequest(objectType: TDX.ObjectType.tdiReport.rawValue).encoded(),
-                                                      responseCapacity: 0x10000)
-        else { return (TDX.Status.tdiNotPresent, nil) }
-        let bytes = Array(report.bytes.prefix(0x10000 - report.residue))
-        return (0, TDXEvidenceDigests(certificateDigest: EvidenceDigestAlgorithm.sha384.digest(FirmwareWorld.identity.spdmCertificateChain),
-                                      measurementsDigest: EvidenceDigestAlgorithm.sha384.digest(FirmwareWorld.measurements),
-                                      reportDigest: EvidenceDigestAlgorithm.sha384.digest(bytes)))
     }
 }
 
