@@ -4,6 +4,7 @@
 import SystemPackage
 import TDISP
 import UAPI
+import Wire
 
 /// One step of an acceptance flow as the guest saw it.
 public struct GuestTranscriptEvent: Sendable, Equatable {
@@ -82,3 +83,31 @@ public struct GuestTranscriptEvent: Sendable, Equatable {
 
 /// Receives each event as the flow emits it (synchronously, in order).
 public typealias GuestTranscriptObserver = @Sendable (GuestTranscriptEvent) -> Void
+
+/// JSON form for `tsmctl assign --json` and traces: every field under its Swift name; `arch` as
+/// "cca"/"sev"/"tdx", `path` as layer names, `op` as the uAPI enumerator name
+/// (`TSM_REQ_READ_OBJECT`), `request`/`response` as lower-case hex, `errno` as the Linux name
+/// (`EINVAL`), `tdiState` as the TDISP name (`CONFIG_LOCKED`); absent optionals are omitted.
+extension GuestTranscriptEvent: Encodable {
+    private enum CodingKeys: String, CodingKey {
+        case index, arch, step, path, op, sent, request, response, result, status, errno, tsmCode, tdiState
+    }
+
+    /// Encodes the form described on the extension.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(index, forKey: .index)
+        try container.encode(arch.name, forKey: .arch)
+        try container.encode(step, forKey: .step)
+        try container.encode(path.map(\.rawValue), forKey: .path)
+        try container.encodeIfPresent(op?.rawValue, forKey: .op)
+        try container.encode(sent, forKey: .sent)
+        try container.encode(Hex.encode(request), forKey: .request)
+        try container.encode(Hex.encode(response), forKey: .response)
+        try container.encode(result, forKey: .result)
+        try container.encode(status.rawValue, forKey: .status)
+        try container.encodeIfPresent(errno.map { ErrnoName.name(of: $0) }, forKey: .errno)
+        try container.encodeIfPresent(tsmCode, forKey: .tsmCode)
+        try container.encodeIfPresent(tdiState?.description, forKey: .tdiState)
+    }
+}
