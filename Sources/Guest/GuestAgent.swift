@@ -95,13 +95,16 @@ public struct GuestAgent: Sendable {
     public var sevSetStatePayload: FirmwareProfile.SEVSetStatePayload
     /// vTOM written in the SDTE by SEV_ENABLE_DMA.
     public var sevVTOM: UInt64
+    /// Chain and measurements verifications to reuse across TDIs of one DSM (nil: verify every time).
+    public var evidenceCache: GuestEvidenceCache?
 
     /// Creates an agent.
     public init(verifier: EvidenceVerifier, mmio: GuestMMIOPlan = .automatic(gpaBase: GuestAgent.defaultGPABase),
                 observer: GuestTranscriptObserver? = nil, measurementsVCALength: Int = 0,
                 ccaObjectNumbering: FirmwareProfile.CCAObjectNumbering = .linux,
                 sevMessageNumbering: FirmwareProfile.SEVMessageNumbering = .v19,
-                sevSetStatePayload: FirmwareProfile.SEVSetStatePayload = .byte, sevVTOM: UInt64 = 1 << 46) {
+                sevSetStatePayload: FirmwareProfile.SEVSetStatePayload = .byte, sevVTOM: UInt64 = 1 << 46,
+                evidenceCache: GuestEvidenceCache? = nil) {
         self.verifier = verifier
         self.mmio = mmio
         self.observer = observer
@@ -110,6 +113,7 @@ public struct GuestAgent: Sendable {
         self.sevMessageNumbering = sevMessageNumbering
         self.sevSetStatePayload = sevSetStatePayload
         self.sevVTOM = sevVTOM
+        self.evidenceCache = evidenceCache
     }
 
     /// Runs the acceptance flow of `tsm`'s architecture over `channel` (the host path).
@@ -468,14 +472,21 @@ extension GuestAgent {
     func verify(_ flow: Flow, chain chainBytes: [UInt8], measurements measurementBytes: [UInt8], report reportBytes: [UInt8],
                 digests: ReportedDigests) async throws(GuestAcceptanceError) -> Evidence {
         let chain: VerifiedCertificateChain
-        do {
-            chain = try await verifier.verifyCertificateChain(chainBytes)
-        } catch {
-            throw flow.refuse(.certificateUntrusted, "the certificate chain (\(chainBytes.count) bytes) does not verify to the trust anchor: \(error.reason)",
-                              step: "verify certificate chain", evidenceError: error)
+        let chainCached = evidenceCache?.chain(chainBytes)
+        if let chainCached {
+            chain = chainCached
+        } else {
+            do {
+                chain = try await verifier.verifyCertificateChain(chainBytes)
+            } catch {
+                throw flow.refuse(.certificateUntrusted, "the certificate chain (\(chainBytes.count) bytes) does not verify to the trust anchor: \(error.reason)",
+                                  step: "verify certificate chain", evidenceError: error)
+            }
+            evidenceCache?.store(chain: chain, for: chainBytes)
         }
         flow.record(step: "verify certificate chain", path: Flow.local, sent: "\(chainBytes.count) B SPDM chain",
-                    result: "\(chain.certificates.count) certificates to the trust anchor", status: .ok)
+                    result: "\(chain.certificates.count) certificates to the trust anchor" + (chainCached == nil ? "" : " (verified earlier for this DSM)"),
+                    status: .ok)
         do {
             try verifier.checkDigest(of: chainBytes, .certificateChain, reported: digests.certificate, algorithm: digests.algorithm)
         } catch {
@@ -484,14 +495,21 @@ extension GuestAgent {
         }
         flow.record(step: "check certificate chain digest", path: Flow.local, sent: "\(digests.algorithm) vs \(digests.source)", result: "match", status: .ok)
         let measurements: VerifiedMeasurements
-        do {
-            measurements = try verifier.verifyMeasurements(report: measurementBytes, vcaLength: measurementsVCALength, chain: chain)
-        } catch {
-            throw flow.refuse(.measurementsInvalid, "the measurements (\(measurementBytes.count) bytes) are not validly signed by the device: \(error.reason)",
-                              step: "verify measurements", evidenceError: error)
+        let measurementsCached = evidenceCache?.measurements(chain: chainBytes, report: measurementBytes, vcaLength: measurementsVCALength)
+        if let measurementsCached {
+            measurements = measurementsCached
+        } else {
+            do {
+                measurements = try verifier.verifyMeasurements(report: measurementBytes, vcaLength: measurementsVCALength, chain: chain)
+            } catch {
+                throw flow.refuse(.measurementsInvalid, "the measurements (\(measurementBytes.count) bytes) are not validly signed by the device: \(error.reason)",
+                                  step: "verify measurements", evidenceError: error)
+            }
+            evidenceCache?.store(measurements: measurements, chain: chainBytes, report: measurementBytes, vcaLength: measurementsVCALength)
         }
         flow.record(step: "verify measurements", path: Flow.local, sent: "\(measurementBytes.count) B report",
-                    result: "\(measurements.blocks.count) blocks, signature valid", status: .ok)
+                    result: "\(measurements.blocks.count) blocks, signature valid" + (measurementsCached == nil ? "" : " (verified earlier for this DSM)"),
+                    status: .ok)
         do {
             try verifier.checkDigest(of: measurementBytes, .measurements, reported: digests.measurements, algorithm: digests.algorithm)
         } catch {

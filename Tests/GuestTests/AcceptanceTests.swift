@@ -322,6 +322,39 @@ struct AcceptanceTests {
     }
 }
 
+@Suite("Guest evidence cache")
+struct EvidenceCacheTests {
+    @Test("the second TDI of a DSM reuses the chain and measurements verification; digests are still checked", arguments: TVMArch.allCases)
+    func reuse(arch: TVMArch) async throws {
+        let cache = GuestEvidenceCache()
+        let first = try FirmwareWorld(arch, function: FirmwareWorld.vf)
+        var agent = try first.agent()
+        agent.evidenceCache = cache
+        let one = try await agent.accept(channel: first.channel, tsm: try first.tsm)
+        #expect(cache.count == (1, 1))
+        #expect(one.events.first { $0.step == "verify certificate chain" }?.result.contains("earlier") == false)
+        let second = try FirmwareWorld(arch, function: FirmwareWorld.pf)
+        let two = try await agent.accept(channel: second.channel, tsm: try second.tsm)
+        #expect(two.events.first { $0.step == "verify certificate chain" }?.result.contains("verified earlier") == true)
+        #expect(two.events.first { $0.step == "verify measurements" }?.result.contains("verified earlier") == true)
+        #expect(two.events.contains { $0.step == "check certificate chain digest" && $0.status == .ok })
+        #expect(two.measurements == one.measurements)
+    }
+
+    @Test("a warm cache does not let tampered objects through", arguments: TamperingChannel.Target.allCases)
+    func tamperingWithWarmCache(target: TamperingChannel.Target) async throws {
+        let cache = GuestEvidenceCache()
+        let warm = try FirmwareWorld(.sev, function: FirmwareWorld.pf)
+        var agent = try warm.agent()
+        agent.evidenceCache = cache
+        _ = try await agent.accept(channel: warm.channel, tsm: try warm.tsm)
+        let world = try FirmwareWorld(.sev)
+        await #expect(throws: GuestAcceptanceError(target.expectedRefusal, "", step: "")) {
+            try await agent.accept(channel: TamperingChannel(world.channel, tampering: target), tsm: try world.tsm)
+        }
+    }
+}
+
 /// A host path without the default evidence service (the protocol's default: unsupported).
 struct RequestsOnly: GuestRequestChannel {
     let base: DirectFirmwareChannel
