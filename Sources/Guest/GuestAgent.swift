@@ -97,6 +97,11 @@ public struct GuestAgent: Sendable {
     public var sevVTOM: UInt64
     /// Chain and measurements verifications to reuse across TDIs of one DSM (nil: verify every time).
     public var evidenceCache: GuestEvidenceCache?
+    /// Where CCA and TDX read the evidence objects: `true` (default) with READ_OBJECT /
+    /// OBJECT_INFO through the TSM_REQ tunnel; `false` from the host's copy
+    /// (``GuestRequestChannel/hostEvidence(tvmArch:)``), for kernels that reject ops 1-3
+    /// (`objectOpsTunnelled` off, arch-backends.md §0 "Latest direction"). SEV always uses the host's copy.
+    public var objectOpsTunnelled: Bool = true
 
     /// Creates an agent.
     public init(verifier: EvidenceVerifier, mmio: GuestMMIOPlan = .automatic(gpaBase: GuestAgent.defaultGPABase),
@@ -138,9 +143,14 @@ extension GuestAgent {
         // 1. The RMM's view: VDEV LOCKED, nonces, digests of what it cached.
         let info = try await ccaInfo(flow, realm, step: "RSI_VDEV_GET_INFO", expecting: CCAVDEVInfo.locked)
         // 2. The objects through the host (RHI-DA OBJECT_SIZE/OBJECT_READ → READ_OBJECT/OBJECT_INFO).
-        let chainBytes = try await readObject(flow, .certificateChain, raw: ccaRaw(.certificateChain))
-        let measurementBytes = try await readObject(flow, .measurements, raw: ccaRaw(.measurements))
-        let reportBytes = try await readObject(flow, .interfaceReport, raw: ccaRaw(.interfaceReport))
+        let chainBytes: [UInt8], measurementBytes: [UInt8], reportBytes: [UInt8]
+        if objectOpsTunnelled {
+            chainBytes = try await readObject(flow, .certificateChain, raw: ccaRaw(.certificateChain))
+            measurementBytes = try await readObject(flow, .measurements, raw: ccaRaw(.measurements))
+            reportBytes = try await readObject(flow, .interfaceReport, raw: ccaRaw(.interfaceReport))
+        } else {
+            (chainBytes, measurementBytes, reportBytes) = try await allHostObjects(flow)
+        }
         // 3. Verify.
         let digests = ReportedDigests(algorithm: info.digestAlgorithm, certificate: info.certificateDigest,
                                       measurements: info.measurementsDigest, report: info.reportDigest, source: "RSI_VDEV_GET_INFO")
@@ -248,10 +258,7 @@ extension GuestAgent {
         flow.record(step: "SEV_TIO_OP BIND (tdi_id)", path: Flow.toVMM, sent: "guest_rid", result: "tdi_id \(tdiID)", status: .ok)
         let info = try await sevTDIInfo(flow, psp, tdiID: tdiID, step: "TDI_INFO")
         // 2. The objects from the host's data pages (certificates, measurements, report GUIDs).
-        let host = try await hostEvidence(flow)
-        guard let chainBytes = host.certificateChain, let measurementBytes = host.measurements, let reportBytes = host.interfaceReport else {
-            throw flow.refuse(.hostRequestFailed, "the host's TDI_INFO data pages lack the \(host.certificateChain == nil ? "certificate chain" : host.measurements == nil ? "measurements" : "interface report")", step: "TDI_INFO data pages")
-        }
+        let (chainBytes, measurementBytes, reportBytes) = try await allHostObjects(flow)
         // 3. Verify.
         let digests = ReportedDigests(algorithm: .sha384, certificate: info.certificatesDigest, measurements: info.measurementsDigest,
                                       report: info.reportDigest, source: "TDI_INFO")
@@ -370,8 +377,15 @@ extension GuestAgent {
                     status: .ok, tsmCode: 0, tdiState: .configLocked)
         // 2. The TDI report through the VMM (TDCM GET_TDI_REPORT → READ_OBJECT type 1, EMU-TDX-2);
         //    certificates and measurements from the host's evidence copy.
-        let reportBytes = try await readObject(flow, .interfaceReport, raw: TDX.ObjectType.tdiReport.rawValue)
         let host = try await hostEvidence(flow)
+        let reportBytes: [UInt8]
+        if objectOpsTunnelled {
+            reportBytes = try await readObject(flow, .interfaceReport, raw: TDX.ObjectType.tdiReport.rawValue)
+        } else if let fromHost = host.interfaceReport {
+            reportBytes = fromHost
+        } else {
+            throw flow.refuse(.hostRequestFailed, "the host's evidence lacks the interface report", step: "host evidence")
+        }
         guard let chainBytes = host.certificateChain, let measurementBytes = host.measurements else {
             throw flow.refuse(.hostRequestFailed, "the host's evidence lacks the \(host.certificateChain == nil ? "certificate chain" : "measurements")", step: "host evidence")
         }
@@ -466,6 +480,16 @@ extension GuestAgent {
                         errno: channelError?.errno)
             throw GuestAcceptanceError(.hostRequestFailed, "the host's device evidence: \(error)", step: step, errno: channelError?.errno)
         }
+    }
+
+    /// The three objects from the host's copy; each must be there.
+    func allHostObjects(_ flow: Flow) async throws(GuestAcceptanceError) -> ([UInt8], [UInt8], [UInt8]) {
+        let host = try await hostEvidence(flow)
+        guard let chain = host.certificateChain, let measurements = host.measurements, let report = host.interfaceReport else {
+            let missing = host.certificateChain == nil ? "certificate chain" : host.measurements == nil ? "measurements" : "interface report"
+            throw flow.refuse(.hostRequestFailed, "the host's evidence lacks the \(missing)", step: flow.arch == .sev ? "TDI_INFO data pages" : "host evidence")
+        }
+        return (chain, measurements, report)
     }
 
     /// The evidence checks, in the order of the type's documentation.

@@ -96,8 +96,8 @@ public struct SimulatedPSP: SEVSecureInterface {
 /// TDCALLs of the TD `vm` for the TDI of `function`, answered by a ``TDXPlatform``.
 ///
 /// ``evidenceDigests()`` (EMU-GUEST-1) has no TDCALL in the model: it digests (SHA-384) the TDI
-/// report the module caches (read with READ_OBJECT type 1 directly, not through the host) and
-/// the `evidence` the module was given at connect.
+/// report the module caches (read with the model's TDCM GET_TDI_REPORT service directly, not
+/// through the host) and the `evidence` the module was given at connect.
 public struct SimulatedTDXModule: TDXModuleInterface {
     /// The TDX module model.
     public let platform: TDXPlatform
@@ -134,17 +134,15 @@ public struct SimulatedTDXModule: TDXModuleInterface {
 
     /// EMU-GUEST-1 digests; TDI_NOT_PRESENT when the module has no report for the TDI.
     public func evidenceDigests() async -> (status: UInt64, digests: TDXEvidenceDigests?) {
-        let direct = DirectFirmwareChannel(platform: platform, function: function)
-        let capacity = 0x10000
-        guard let report = try? await direct.request(op: .readObject, tvmArch: .tdx,
-                                                     payload: TDX.ReadObjectRequest(objectType: TDX.ObjectType.tdiReport.rawValue).encoded(),
-                                                     responseCapacity: capacity)
+        // The module's cached report (GET_TDI_REPORT of the model's TDCM service reads it; no host).
+        let request = TDX.TDCMBuffer(operation: TDX.TDCMOperation.getTDIReport.rawValue).encoded()
+        guard let reply = platform.serviceTDCM(function: function, dsm: function, vm: vm, request: request),
+              reply.status == TDX.TDCMStatus.completed
         else { return (TDX.Status.tdiNotPresent, nil) }
-        let written = capacity - min(max(report.residue, 0), capacity)
         let sha384 = EvidenceDigestAlgorithm.sha384
         return (TDX.Status.success, TDXEvidenceDigests(certificateDigest: sha384.digest(evidence.certificateChain),
                                                       measurementsDigest: sha384.digest(evidence.measurements),
-                                                      reportDigest: sha384.digest(Array(report.bytes.prefix(written)))))
+                                                      reportDigest: sha384.digest(reply.data)))
     }
 }
 

@@ -355,6 +355,31 @@ struct EvidenceCacheTests {
     }
 }
 
+@Suite("Guest on kernels without object ops")
+struct UntunnelledObjectTests {
+    /// arch-backends.md §0 "Latest direction": ops 1-3 rejected; the evidence comes from the host's copy.
+    @Test("CCA and TDX with objectOpsTunnelled off: READ_OBJECT is EINVAL; the host's copy is verified instead", arguments: [TVMArch.cca, .tdx])
+    func hostCopy(arch: TVMArch) async throws {
+        var profile = FirmwareProfile.defaults(for: arch)
+        profile.objectOpsTunnelled = false
+        let world = try FirmwareWorld(arch, profile: profile)
+        let error = await #expect(throws: GuestAcceptanceError.self) {
+            try await world.agent().accept(channel: world.channel, tsm: try world.tsm)
+        }
+        #expect(error?.code == .hostRequestFailed && error?.errno == .invalidArgument)
+        var agent = try world.agent()
+        agent.objectOpsTunnelled = false
+        let device = try await agent.accept(channel: world.channel, tsm: try world.tsm)
+        #expect(device.tdiState == .run && world.deviceState == .run)
+        #expect(!device.events.contains { $0.op == .readObject || $0.op == .objectInfo })
+        // The host's copy is still checked against the TSM's digests.
+        let fresh = try FirmwareWorld(arch, profile: profile)
+        await #expect(throws: GuestAcceptanceError(.reportDigestMismatch, "", step: "")) {
+            try await agent.accept(channel: TamperingChannel(fresh.channel, tampering: .report), tsm: try fresh.tsm)
+        }
+    }
+}
+
 /// A host path without the default evidence service (the protocol's default: unsupported).
 struct RequestsOnly: GuestRequestChannel {
     let base: DirectFirmwareChannel

@@ -52,14 +52,14 @@ struct FirmwareWorld: Sendable {
     let dsm: DSM
     let function: FunctionID
 
-    init(_ arch: TVMArch, function: FunctionID = FirmwareWorld.vf) throws {
+    init(_ arch: TVMArch, function: FunctionID = FirmwareWorld.vf, profile: FirmwareProfile? = nil) throws {
         let text = try String(contentsOf: Self.root.appendingPathComponent("Examples/devices/tee-io-endpoint-sriov.lspci"), encoding: .utf8)
         let topology = try PCITopology(lspci: text)
         let bdf = try #require(BDF("e1:00.0"))
         dsm = try DSM(device: topology, dsm: bdf, entropy: .seeded(5))
         self.arch = arch
         self.function = function
-        platform = TSMFirmware.platform(for: arch)
+        platform = TSMFirmware.platform(for: arch, profile: profile)
         try platform.connect(dsm: Self.pf, transport: dsm,
                              evidence: DeviceEvidence(certificateChain: Self.identity.spdmCertificateChain, measurements: Self.measurements))
         try platform.bind(function: function, dsm: Self.pf, vm: Self.vm, guestID: 0x10)
