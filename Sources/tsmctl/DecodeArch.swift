@@ -10,7 +10,7 @@ extension DecodeRegistry {
         let parts = kind.split(separator: ":").map(String.init)
         guard parts.count == 3 else { throw .unknownKind(kind) }
         let (arch, op, direction) = (parts[0], parts[1], parts[2])
-        var cursor = FieldCursor(bytes)
+        var cursor = DecodeFieldCursor(bytes)
         let title: String
         do {
             switch arch {
@@ -61,7 +61,7 @@ extension DecodeRegistry {
     }
 
     static func ccaShaped(_ bytes: [UInt8], arch: String, op: String, direction: String,
-                          _ cursor: inout FieldCursor) throws -> String {
+                          _ cursor: inout DecodeFieldCursor) throws -> String {
         let archName = arch == "cca" ? "Arm CCA" : "Intel TDX Connect"
         let objectType = objectTypeMeaning(arch: arch)
         switch (op, direction) {
@@ -69,7 +69,7 @@ extension DecodeRegistry {
             try check(CCA.ReadObjectRequest.size, "READ_OBJECT request") { () throws(WireError) in _ = try CCA.ReadObjectRequest(decoding: bytes) }
             try cursor.u32("object_type", meaning: objectType)
             try cursor.u32("reserved")
-            try cursor.u64("offset") { "bytes into the object" }
+            try cursor.u64("offset") { _ in "bytes into the object" }
             return "\(archName) READ_OBJECT request (16 bytes)"
         case ("regen_object", "request"):
             try check(CCA.RegenObjectRequest.size, "REGEN_OBJECT request") { () throws(WireError) in _ = try CCA.RegenObjectRequest(decoding: bytes) }
@@ -145,7 +145,7 @@ extension DecodeRegistry {
         return "not a TIO message type (EINVAL)"
     }
 
-    static func sevHeader(_ cursor: inout FieldCursor) throws(WireError) {
+    static func sevHeader(_ cursor: inout DecodeFieldCursor) throws(WireError) {
         try cursor.bytes("authtag", 32)
         try cursor.u64("msg_seqno")
         try cursor.u64("reserved")
@@ -160,7 +160,7 @@ extension DecodeRegistry {
         try cursor.bytes("reserved", 35)
     }
 
-    static let tdiIDMeaning: (UInt64) -> String? = { _ in "tdi_id (or guest_device_id in bits 15:0, profile sevTDIAddressing)" }
+    static func tdiIDMeaning(_ value: UInt64) -> String? { "tdi_id (or guest_device_id in bits 15:0, profile sevTDIAddressing)" }
 
     static func mmioValidateStatus(_ value: UInt64) -> String? {
         let latest = ["SUCCESS", "INVALID_TDI", "TDI_UNBOUND", "NOT_ASSIGNED", "NOT_IO", "NOT_UNIFORM", "NOT_IMMUTABLE",
@@ -173,7 +173,7 @@ extension DecodeRegistry {
         return now == old ? now : "\(now) (legacy table: \(old))"
     }
 
-    static func sevPayload(_ bytes: [UInt8], op: String, direction: String, _ cursor: inout FieldCursor) throws -> String {
+    static func sevPayload(_ bytes: [UInt8], op: String, direction: String, _ cursor: inout DecodeFieldCursor) throws -> String {
         if op == "set_tdi_state", direction == "request" {
             let payload: FirmwareProfile.SEVSetStatePayload = bytes.count == 4 ? .u32 : .byte
             try check(nil, "SEV SET_TDI_STATE request (1 byte, or 4 with EMU-SEV-3 u32)") { () throws(WireError) in
@@ -212,8 +212,8 @@ extension DecodeRegistry {
                 try cursor.u64("reserved")
                 try cursor.u64("subrange_base") { $0 & 0xFFF == 0 ? "guest address, 4 KiB aligned" : "guest address, not 4 KiB aligned (NOT_4K)" }
                 try cursor.u32("subrange_page_count") { "\($0) × 4 KiB" }
-                try cursor.u32("range_offset") { "bytes into the reported range" }
-                try cursor.u16("flags") { flagNames($0, [0: "validated", 1: "force_validated"], width: 16) }
+                try cursor.u32("range_offset") { _ in "bytes into the reported range" }
+                try cursor.u16("flags") { decodeFlags($0, [0: "validated", 1: "force_validated"], width: 16) }
                 try cursor.u16("range_id") { _ in "RANGE_ID of the interface report" }
                 try cursor.bytes("reserved", 12)
                 bodyName = "MMIO_VALIDATE_REQ"
@@ -227,7 +227,7 @@ extension DecodeRegistry {
                     return names.indices.contains(Int(value)) ? names[Int(value)] : "unknown status"
                 }
                 try cursor.u32("flags") { value in
-                    flagNames(value & 0xFFFF, [0: "msix_table", 1: "msix_pba", 2: "is_non_tee_mem", 3: "is_mem_attr_updateable"], width: 16)
+                    decodeFlags(value & 0xFFFF, [0: "msix_table", 1: "msix_pba", 2: "is_non_tee_mem", 3: "is_mem_attr_updateable"], width: 16)
                         + ", range_id \(value >> 16)"
                 }
                 try cursor.u32("write") { $0 & 1 == 1 ? "was a write" : "was a read" }
@@ -241,7 +241,7 @@ extension DecodeRegistry {
                 try cursor.u64("subrange_base")
                 try cursor.u32("subrange_page_count") { "\($0) × 4 KiB" }
                 try cursor.u32("range_offset")
-                try cursor.u16("flags") { flagNames($0, [0: "changed"], width: 16) }
+                try cursor.u16("flags") { decodeFlags($0, [0: "changed"], width: 16) }
                 try cursor.u16("range_id")
                 try cursor.bytes("reserved", 12)
                 bodyName = "MMIO_VALIDATE_RSP"
@@ -277,8 +277,8 @@ extension DecodeRegistry {
                 return names.indices.contains(Int(value)) ? names[Int(value)] : "unknown status"
             }
             try cursor.bytes("reserved", 6)
-            try cursor.u32("meas_digest_flags") { flagNames($0, [0: "meas_digest_valid", 1: "meas_digest_fresh"], width: 32) }
-            try cursor.u32("tdisp_lock_flags") { flagNames($0, lockFlagNames, width: 32) }
+            try cursor.u32("meas_digest_flags") { decodeFlags($0, [0: "meas_digest_valid", 1: "meas_digest_fresh"], width: 32) }
+            try cursor.u32("tdisp_lock_flags") { decodeFlags($0, lockFlagNames, width: 32) }
             try cursor.u64("spdm_algos")
             try cursor.bytes("certs_digest", 48) { _ in "SHA-384" }
             try cursor.bytes("meas_digest", 48) { _ in "SHA-384" }

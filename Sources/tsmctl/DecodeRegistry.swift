@@ -88,7 +88,7 @@ enum DecodeError: Error, Equatable, CustomStringConvertible {
 
 /// Reads fields in order from a byte string and records each one as a ``DecodedField``.
 /// Every read is bounds-checked by `Wire.ByteReader` (a short buffer throws, never traps).
-struct FieldCursor {
+struct DecodeFieldCursor {
     private var reader: ByteReader
     /// Added to every recorded offset (the position of these bytes inside a larger message).
     let base: Int
@@ -111,7 +111,7 @@ struct FieldCursor {
     mutating func u8(_ name: String, meaning: ((UInt64) -> String?)? = nil) throws(WireError) -> UInt64 {
         let start = reader.offset
         let value = UInt64(try reader.u8())
-        record(name, at: start, size: 1, value: hex(value, digits: 2), meaning: meaning?(value))
+        record(name, at: start, size: 1, value: decodeHex(value, digits: 2), meaning: meaning?(value))
         return value
     }
 
@@ -119,7 +119,7 @@ struct FieldCursor {
     mutating func u16(_ name: String, meaning: ((UInt64) -> String?)? = nil) throws(WireError) -> UInt64 {
         let start = reader.offset
         let value = UInt64(try reader.u16())
-        record(name, at: start, size: 2, value: hex(value, digits: 4), meaning: meaning?(value))
+        record(name, at: start, size: 2, value: decodeHex(value, digits: 4), meaning: meaning?(value))
         return value
     }
 
@@ -127,7 +127,7 @@ struct FieldCursor {
     mutating func u32(_ name: String, meaning: ((UInt64) -> String?)? = nil) throws(WireError) -> UInt64 {
         let start = reader.offset
         let value = UInt64(try reader.u32())
-        record(name, at: start, size: 4, value: hex(value, digits: 8), meaning: meaning?(value))
+        record(name, at: start, size: 4, value: decodeHex(value, digits: 8), meaning: meaning?(value))
         return value
     }
 
@@ -135,7 +135,7 @@ struct FieldCursor {
     mutating func u64(_ name: String, meaning: ((UInt64) -> String?)? = nil) throws(WireError) -> UInt64 {
         let start = reader.offset
         let value = try reader.u64()
-        record(name, at: start, size: 8, value: hex(value, digits: 16), meaning: meaning?(value))
+        record(name, at: start, size: 8, value: decodeHex(value, digits: 16), meaning: meaning?(value))
         return value
     }
 
@@ -170,14 +170,14 @@ struct FieldCursor {
 }
 
 /// `0x` and `digits` lower-case hex digits (more if the value needs them).
-func hex(_ value: UInt64, digits: Int) -> String {
+func decodeHex(_ value: UInt64, digits: Int) -> String {
     let text = String(value, radix: 16)
     return "0x" + String(repeating: "0", count: max(0, digits - text.count)) + text
 }
 
 /// Names the set bits of `value` from `names` (bit → name); unnamed set bits are listed as
 /// `bit N (reserved)`; `none` when no bit is set.
-func flagNames(_ value: UInt64, _ names: [Int: String], width: Int) -> String {
+func decodeFlags(_ value: UInt64, _ names: [Int: String], width: Int) -> String {
     var parts: [String] = []
     for bit in 0..<width where value & (1 << UInt64(bit)) != 0 {
         parts.append(names[bit] ?? "bit \(bit) (reserved)")
@@ -274,7 +274,7 @@ enum DecodeRegistry {
             DecodedField(name: entry.field.name, offset: entry.field.offset, size: entry.field.size,
                          value: entry.field.isSigned
                             ? String(Int32(truncatingIfNeeded: entry.value))
-                            : hex(entry.value, digits: entry.field.size * 2),
+                            : decodeHex(entry.value, digits: entry.field.size * 2),
                          meaning: uapiMeaning(layout: layout, field: entry.field, value: entry.value,
                                               all: byName, profile: profile))
         }
@@ -325,7 +325,7 @@ enum DecodeRegistry {
         case ("iommu_vdevice_tsm_op", "flags"):
             return value == 0 ? "none" : "must be 0 (EOPNOTSUPP)"
         case ("iommu_hwpt_alloc", "flags"):
-            return flagNames(value, [0: "IOMMU_HWPT_ALLOC_NEST_PARENT", 1: "IOMMU_HWPT_ALLOC_DIRTY_TRACKING",
+            return decodeFlags(value, [0: "IOMMU_HWPT_ALLOC_NEST_PARENT", 1: "IOMMU_HWPT_ALLOC_DIRTY_TRACKING",
                                      2: "IOMMU_HWPT_FAULT_ID_VALID", 3: "IOMMU_HWPT_ALLOC_PASID"], width: 32)
         case ("iommu_hwpt_alloc", "data_type"):
             return ["IOMMU_HWPT_DATA_NONE", "IOMMU_HWPT_DATA_VTD_S1", "IOMMU_HWPT_DATA_ARM_SMMUV3"]
@@ -336,7 +336,7 @@ enum DecodeRegistry {
             let names = ["IOMMU_VIOMMU_TYPE_DEFAULT", "IOMMU_VIOMMU_TYPE_ARM_SMMUV3", "IOMMU_VIOMMU_TYPE_TEGRA241_CMDQV"]
             return names.indices.contains(Int(clamping: value)) ? names[Int(clamping: value)] : "unknown vIOMMU type"
         case ("vfio_device_bind_iommufd", "flags"):
-            return flagNames(value, [0: "VFIO_DEVICE_BIND_FLAG_TOKEN"], width: 32)
+            return decodeFlags(value, [0: "VFIO_DEVICE_BIND_FLAG_TOKEN"], width: 32)
         default:
             return nil
         }
@@ -361,7 +361,7 @@ enum DecodeRegistry {
         let fields = try tdispFields(bytes, base: 0, kind: "tdisp")
         let code = bytes.count > 1 ? bytes[1] : 0
         let direction = code >= 0x80 ? "request" : "response"
-        return DecodedMessage(kind: "tdisp", title: "TDISP \(direction) \(messageTypeName(code)) (\(hex(UInt64(code), digits: 2)))",
+        return DecodedMessage(kind: "tdisp", title: "TDISP \(direction) \(messageTypeName(code)) (\(decodeHex(UInt64(code), digits: 2)))",
                               length: bytes.count, fields: fields)
     }
 
@@ -375,9 +375,9 @@ enum DecodeRegistry {
         do {
             if code >= 0x80 { _ = try TDISPRequest(decoding: bytes) } else { _ = try TDISPResponse(decoding: bytes) }
         } catch {
-            throw .invalid(kind: kind, problem: "TDISP \(messageTypeName(code)) (\(hex(UInt64(code), digits: 2))): \(error)")
+            throw .invalid(kind: kind, problem: "TDISP \(messageTypeName(code)) (\(decodeHex(UInt64(code), digits: 2))): \(error)")
         }
-        var cursor = FieldCursor(bytes, base: base)
+        var cursor = DecodeFieldCursor(bytes, base: base)
         do {
             try cursor.u8("TDISPVersion") { $0 == 0x10 ? "TDISP 1.0" : "not TDISP 1.0 (VERSION_MISMATCH)" }
             try cursor.u8("MessageType") { messageTypeName(UInt8(truncatingIfNeeded: $0)) }
@@ -392,19 +392,19 @@ enum DecodeRegistry {
         return cursor.fields
     }
 
-    static func mmioRange(_ prefix: String, _ cursor: inout FieldCursor) throws(WireError) {
-        try cursor.u64(prefix + "FIRST_PAGE") { "address \(hex($0 &<< 12, digits: 1))" }
+    static func mmioRange(_ prefix: String, _ cursor: inout DecodeFieldCursor) throws(WireError) {
+        try cursor.u64(prefix + "FIRST_PAGE") { "address \(decodeHex($0 &<< 12, digits: 1))" }
         try cursor.u32(prefix + "NUMBER_OF_PAGES") { "\($0) × 4 KiB" }
-        try cursor.u16(prefix + "RANGE_ATTRIBUTES") { flagNames($0, rangeAttributeNames, width: 16) }
+        try cursor.u16(prefix + "RANGE_ATTRIBUTES") { decodeFlags($0, rangeAttributeNames, width: 16) }
         try cursor.u16(prefix + "RANGE_ID")
     }
 
-    static func tdispPayload(_ code: UInt8, _ cursor: inout FieldCursor) throws(WireError) {
+    static func tdispPayload(_ code: UInt8, _ cursor: inout DecodeFieldCursor) throws(WireError) {
         switch code {
         case 0x82:
             try cursor.u32("TSM_CAPS")
         case 0x83:
-            try cursor.u16("FLAGS") { flagNames($0, lockFlagNames, width: 16) }
+            try cursor.u16("FLAGS") { decodeFlags($0, lockFlagNames, width: 16) }
             try cursor.u8("DEFAULT_STREAM_ID")
             try cursor.u8("Reserved")
             try cursor.u64("MMIO_REPORTING_OFFSET")
@@ -433,7 +433,7 @@ enum DecodeRegistry {
             try cursor.bytes("REQ_MSGS_SUPPORTED", RequestMessagesSupported.size) { bytes in
                 RequestMessagesSupported(bytes: bytes).codes.map { "\($0.name)" }.joined(separator: ", ")
             }
-            try cursor.u16("LOCK_INTERFACE_FLAGS_SUPPORTED") { flagNames($0, lockFlagNames, width: 16) }
+            try cursor.u16("LOCK_INTERFACE_FLAGS_SUPPORTED") { decodeFlags($0, lockFlagNames, width: 16) }
             try cursor.bytes("Reserved", 3)
             try cursor.u8("DEV_ADDR_WIDTH") { "\($0) address bits" }
             try cursor.u8("NUM_REQ_THIS")
@@ -459,16 +459,16 @@ enum DecodeRegistry {
             throw .invalid(kind: "spdm-vdm", problem: "SPDM VENDOR_DEFINED: \(error)")
         }
         guard message.protocolID == PCISIGVendorDefinedMessage.tdispProtocolID else {
-            throw .invalid(kind: "spdm-vdm", problem: "protocol id \(hex(UInt64(message.protocolID), digits: 2)) is not TDISP (0x01)")
+            throw .invalid(kind: "spdm-vdm", problem: "protocol id \(decodeHex(UInt64(message.protocolID), digits: 2)) is not TDISP (0x01)")
         }
-        var cursor = FieldCursor(bytes)
+        var cursor = DecodeFieldCursor(bytes)
         do {
             try cursor.u8("SPDMVersion") { "SPDM \($0 >> 4).\($0 & 0xF)" }
             try cursor.u8("RequestResponseCode") { $0 == 0xFE ? "VENDOR_DEFINED_REQUEST" : "VENDOR_DEFINED_RESPONSE" }
             try cursor.u8("Param1")
             try cursor.u8("Param2")
             try cursor.u16("StandardID") { $0 == 3 ? "PCI-SIG" : nil }
-            try cursor.u8("Len") { "VendorID length" }
+            try cursor.u8("Len") { _ in "VendorID length" }
             try cursor.u16("VendorID") { $0 == 1 ? "PCI-SIG" : nil }
             try cursor.u16(message.isRequest ? "ReqLength" : "RespLength") { "1 + \(Int($0) - 1) bytes of protocol message" }
             try cursor.u8("ProtocolID") { _ in "TDISP" }
@@ -479,7 +479,7 @@ enum DecodeRegistry {
         cursor.append(inner.map { DecodedField(name: "TDISP." + $0.name, offset: $0.offset, size: $0.size, value: $0.value, meaning: $0.meaning) })
         let code = message.payload.count > 1 ? message.payload[1] : 0
         return DecodedMessage(kind: "spdm-vdm",
-                              title: "SPDM \(message.isRequest ? "VENDOR_DEFINED_REQUEST" : "VENDOR_DEFINED_RESPONSE") carrying TDISP \(messageTypeName(code)) (\(hex(UInt64(code), digits: 2)))",
+                              title: "SPDM \(message.isRequest ? "VENDOR_DEFINED_REQUEST" : "VENDOR_DEFINED_RESPONSE") carrying TDISP \(messageTypeName(code)) (\(decodeHex(UInt64(code), digits: 2)))",
                               length: bytes.count, fields: cursor.fields)
     }
 
@@ -490,9 +490,9 @@ enum DecodeRegistry {
         do { report = try DeviceInterfaceReport(decoding: bytes) } catch {
             throw .invalid(kind: "interface-report", problem: "\(error)")
         }
-        var cursor = FieldCursor(bytes)
+        var cursor = DecodeFieldCursor(bytes)
         do {
-            try cursor.u16("INTERFACE_INFO") { flagNames($0, interfaceInfoNames, width: 16) }
+            try cursor.u16("INTERFACE_INFO") { decodeFlags($0, interfaceInfoNames, width: 16) }
             try cursor.u16("Reserved")
             try cursor.u16("MSI_X_MESSAGE_CONTROL")
             try cursor.u16("LNR_CONTROL")
@@ -532,7 +532,7 @@ enum DecodeRegistry {
         do { record = try MeasurementRecord(decoding: bytes, numberOfBlocks: count) } catch {
             throw .invalid(kind: "measurement-record", problem: error.reason)
         }
-        var cursor = FieldCursor(bytes)
+        var cursor = DecodeFieldCursor(bytes)
         do {
             for (position, block) in record.blocks.enumerated() {
                 let prefix = "block[\(position)]."
@@ -590,7 +590,7 @@ enum DecodeRegistry {
         guard let chain else {
             throw .invalid(kind: "certificate-chain", problem: firstError?.reason ?? "not an SPDM certificate chain")
         }
-        var cursor = FieldCursor(bytes)
+        var cursor = DecodeFieldCursor(bytes)
         do {
             try cursor.u16("Length") { "\($0) bytes" }
             try cursor.u16("Reserved")
