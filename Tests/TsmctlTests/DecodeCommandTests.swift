@@ -335,6 +335,78 @@ struct DecodeCommandTests {
         #expect(try message.field("write").meaning == "write the config")
     }
 
+    // MARK: Evidence objects
+
+    /// A DMTF measurement record (DSP0274 measurement block format): block 1, a SHA-384 digest of
+    /// mutable firmware (type 0x01, 48 bytes); block 4, the raw version string (type 0x86).
+    static let measurementRecord = "01" + "01" + "3300" + "01" + "3000" + String(repeating: "ab", count: 48)
+        + "04" + "01" + "1300" + "86" + "1000" + "54534d4b69742d454d5520312e302e30"
+
+    @Test("a measurement record: each block's DMTF fields, digest and raw version named")
+    func measurementRecordBlocks() throws {
+        for kind in ["measurement-record", "auto"] {
+            let message = try decodeJSON([Self.measurementRecord, "--as", kind])
+            #expect(message.kind == "measurement-record")
+            #expect(message.title == "DMTF measurement record (2 block(s), 78 bytes)")
+            #expect(try message.field("block[0].DMTFSpecMeasurementValueType").meaning == "mutable firmware, digest")
+            #expect(try message.field("block[0].DMTFSpecMeasurementValue").meaning == "SHA-384 digest")
+            #expect(try message.field("block[1].Index").offset == 55)
+            #expect(try message.field("block[1].DMTFSpecMeasurementValueType").meaning == "version, raw bit stream")
+            #expect(try message.field("block[1].DMTFSpecMeasurementValue") == Field(
+                name: "block[1].DMTFSpecMeasurementValue", offset: 62, size: 16,
+                value: "54534d4b69742d454d5520312e302e30", meaning: "\"TSMKit-EMU 1.0.0\""))
+        }
+    }
+
+    @Test("a measurement record whose MeasurementSize is not 3 + value size")
+    func measurementRecordBad() throws {
+        try expectFailure(["01" + "01" + "3400" + "01" + "3000" + String(repeating: "ab", count: 48), "--as", "measurement-record"],
+                          message: "not a valid measurement-record: measurement block at offset 0: MeasurementSize 52 is not 3 + DMTFSpecMeasurementValueSize 48")
+    }
+
+    /// An SPDM certificate chain (tdisp-spdm.md §4.5): Length 735, Reserved 0, the SHA-384 RootHash
+    /// of the root, a self-signed P-256 root "CN=TSMKit Decode Root" (387 bytes) and a device
+    /// certificate "CN=TSMKit Decode Device" (296 bytes) it issued. Made once with OpenSSL.
+    static let certificateChain =
+        "df020000790ac4323938dd5132a852988d034e75704099fda92a47ce20439c87ded63b6821c35dbdc9e390009212abc4f0cd" +
+        "350e3082017f30820124a003020102020101300a06082a8648ce3d040302301d311b301906035504030c1254534d4b697420" +
+        "4465636f646520526f6f743020170d3236313132393231303535395a180f32313236313130353231303535395a301d311b30" +
+        "1906035504030c1254534d4b6974204465636f646520526f6f743059301306072a8648ce3d020106082a8648ce3d03010703" +
+        "4200047e793ce96272c44028299597f7427b49c6b50a40bc18674356d1c76974f1b7910c399c898970489f2e508850ef6e85" +
+        "28a878caeb3e2943f058897b3e2cd9e8e9a3533051301d0603551d0e04160414c0afe8b543e1e0477ee87793afe1b6086a1e" +
+        "11e5301f0603551d23041830168014c0afe8b543e1e0477ee87793afe1b6086a1e11e5300f0603551d130101ff0405300301" +
+        "01ff300a06082a8648ce3d0403020349003046022100e972e455c702682b6df8730b00337e6c89c46123a61125d7f2400475" +
+        "734c413e022100b3b7ce9b866c7f40bc0a8f33a8457a84e69d18f1aec1196ac09f19cae83e7e8e308201243081cc02010230" +
+        "0a06082a8648ce3d040302301d311b301906035504030c1254534d4b6974204465636f646520526f6f743020170d32363131" +
+        "32393231303630305a180f32313236313130353231303630305a301f311d301b06035504030c1454534d4b6974204465636f" +
+        "6465204465766963653059301306072a8648ce3d020106082a8648ce3d030107034200045269b9a039dc60ec6256b087d376" +
+        "460c5fb03b5b7e3fd20397e37d22883e9fbfb86f110756992b6b5115ebec0fc4c29d189403eff58d21dbfc7164eb82cf54e7" +
+        "300a06082a8648ce3d040302034700304402205b40dbe44b1612a7ada02d1b09e3b9ec345662c50688ec4127a29473667f0c" +
+        "3802204f60153704ce4144220fcb34286d792f1a3e79452e3ef8e4bb6a7fb4f3ca4dde"
+
+    @Test("an SPDM certificate chain: header, RootHash and each certificate by subject and role")
+    func certificateChainFields() throws {
+        for kind in ["certificate-chain", "auto"] {
+            let message = try decodeJSON([Self.certificateChain, "--as", kind])
+            #expect(message.kind == "certificate-chain")
+            #expect(message.title == "SPDM certificate chain (2 certificate(s), SHA-384 RootHash, 735 bytes)")
+            #expect(try message.field("Length") == Field(name: "Length", offset: 0, size: 2, value: "0x02df", meaning: "735 bytes"))
+            #expect(try message.field("RootHash").size == 48)
+            #expect(try message.field("certificate[0]") == Field(name: "certificate[0]", offset: 52, size: 387, value: "CN=TSMKit Decode Root",
+                                                                    meaning: "root, issued by CN=TSMKit Decode Root"))
+            #expect(try message.field("certificate[1]") == Field(name: "certificate[1]", offset: 439, size: 296, value: "CN=TSMKit Decode Device",
+                                                                    meaning: "leaf, issued by CN=TSMKit Decode Root"))
+        }
+    }
+
+    @Test("a certificate chain whose RootHash is not the root's digest is refused")
+    func certificateChainBadRootHash() throws {
+        var hex = Array(Self.certificateChain)
+        hex.replaceSubrange(8..<10, with: hex[8] == "0" ? Array("1") + [hex[9]] : Array("0") + [hex[9]])
+        try expectFailure([String(hex), "--as", "certificate-chain"],
+                          message: "not a valid certificate-chain: SPDM certificate chain: RootHash is not the SHA-384 digest of the first certificate")
+    }
+
     // MARK: Traces
 
     @Test("a trace of JSON Lines: each line decoded as its kind and profile, JSON per line")
