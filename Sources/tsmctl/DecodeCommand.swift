@@ -43,6 +43,9 @@ struct DecodeCommand: ParsableCommand {
                 let records = try DecodeTrace.decode(text, source: source, defaultKind: kind, defaultProfile: profile)
                 for record in records { emit(record.message, trace: record) }
             } else {
+                if isArgument, text.contains("/") || text.contains("."), (try? Hex.decode(text)) == nil {
+                    throw DecodeError.unreadable(path: text, reason: "no such file, and not hex")
+                }
                 let bytes = try DecodeInput.bytes(from: text, source: source)
                 emit(try DecodeRegistry.decode(bytes, as: kind, profile: profile), trace: nil)
             }

@@ -441,6 +441,34 @@ struct DecodeCommandTests {
         #expect(text.stdout.hasPrefix("line 1 [firmware]: Arm CCA SET_TDI_STATE request (4 bytes)\n"))
     }
 
+    // MARK: Robustness
+
+    static let allKinds: [String] = validKinds.components(separatedBy: ", ")
+
+    @Test("every kind on short, patterned and truncated bytes: exit 0 or 2 with one line, never a crash",
+          arguments: allKinds)
+    func neverCrashes(_ kind: String) throws {
+        var state: UInt64 = 0x5EED_0000_0000_0001 &+ UInt64(kind.utf8.count)
+        func randomHex(_ count: Int) -> String {
+            var out = ""
+            for _ in 0..<count {
+                state = state &* 6364136223846793005 &+ 1442695040888963407
+                out += String(format: "%02x", UInt8(truncatingIfNeeded: state >> 56))
+            }
+            return out
+        }
+        let inputs = ["00", randomHex(16), randomHex(97), String(Self.sampleReportHex.dropLast(2)),
+                      String(Self.tsmReq.dropLast(2)), "10" + "84" + "0000" + "efbe0000" + "0000000000000000" + "ffff"]
+        for input in inputs {
+            let result = try CLIRunner.run(["decode", input, "--as", kind])
+            #expect(result.status == 0 || result.status == 2, "\(kind) \(input): status \(result.status)")
+            if result.status == 2 {
+                #expect(result.stderr.hasPrefix("tsmctl decode: "))
+                #expect(result.stderr.filter { $0 == "\n" }.count == 1)
+            }
+        }
+    }
+
     // MARK: Bad input: one line, exit 2, the valid kinds
 
     @Test("bad hex in an argument names the character")
@@ -456,6 +484,12 @@ struct DecodeCommandTests {
     @Test("an odd number of hex digits")
     func oddHex() throws {
         try expectFailure(["abc"], message: "bad hex in argument at character 3")
+    }
+
+    @Test("a path that does not exist is named as such, not as bad hex")
+    func missingFile() throws {
+        try expectFailure(["no/such/report.hex", "--as", "interface-report"],
+                          message: "cannot read no/such/report.hex: no such file, and not hex")
     }
 
     @Test("no bytes at all")
