@@ -95,18 +95,22 @@ struct DecodeFieldCursor {
     /// The fields read so far.
     private(set) var fields: [DecodedField] = []
 
+    /// A cursor at the start of `bytes`; recorded offsets are `base` + the position in `bytes`.
     init(_ bytes: [UInt8], base: Int = 0) {
         reader = ByteReader(bytes)
         self.base = base
     }
 
+    /// The position in the bytes.
     var offset: Int { reader.offset }
+    /// Bytes not read yet.
     var remaining: Int { reader.remaining }
 
     private mutating func record(_ name: String, at start: Int, size: Int, value: String, meaning: String?) {
         fields.append(DecodedField(name: name, offset: base + start, size: size, value: value, meaning: meaning))
     }
 
+    /// Reads and records a u8; `meaning` names the value. Throws ``WireError/truncated(offset:needed:available:)``.
     @discardableResult
     mutating func u8(_ name: String, meaning: ((UInt64) -> String?)? = nil) throws(WireError) -> UInt64 {
         let start = reader.offset
@@ -115,6 +119,7 @@ struct DecodeFieldCursor {
         return value
     }
 
+    /// Reads and records a little-endian u16 (errors as ``u8(_:meaning:)``).
     @discardableResult
     mutating func u16(_ name: String, meaning: ((UInt64) -> String?)? = nil) throws(WireError) -> UInt64 {
         let start = reader.offset
@@ -123,6 +128,7 @@ struct DecodeFieldCursor {
         return value
     }
 
+    /// Reads and records a little-endian u32 (errors as ``u8(_:meaning:)``).
     @discardableResult
     mutating func u32(_ name: String, meaning: ((UInt64) -> String?)? = nil) throws(WireError) -> UInt64 {
         let start = reader.offset
@@ -131,6 +137,7 @@ struct DecodeFieldCursor {
         return value
     }
 
+    /// Reads and records a little-endian u64 (errors as ``u8(_:meaning:)``).
     @discardableResult
     mutating func u64(_ name: String, meaning: ((UInt64) -> String?)? = nil) throws(WireError) -> UInt64 {
         let start = reader.offset
@@ -139,6 +146,7 @@ struct DecodeFieldCursor {
         return value
     }
 
+    /// Reads and records `count` bytes as hex (errors as ``u8(_:meaning:)``).
     @discardableResult
     mutating func bytes(_ name: String, _ count: Int, meaning: (([UInt8]) -> String?)? = nil) throws(WireError) -> [UInt8] {
         let start = reader.offset
@@ -166,6 +174,7 @@ struct DecodeFieldCursor {
     /// Appends fields decoded elsewhere (already carrying their offsets).
     mutating func append(_ more: [DecodedField]) { fields.append(contentsOf: more) }
 
+    /// Throws ``WireError/trailingBytes(offset:count:)`` unless every byte was read.
     func expectEnd() throws(WireError) { try reader.expectEnd() }
 }
 
