@@ -130,11 +130,32 @@ enum DecodeInput {
 /// `kind` and `hex` are required (`kind` may be `auto`); `profile` defaults to `--profile`;
 /// `layer` is a label; other keys are ignored. Blank lines are skipped.
 enum DecodeTrace {
-    struct Line: Decodable {
+    /// One trace line, as read (every key optional here; `decode` requires `hex`) and as written
+    /// by `tsmctl assign --trace` with ``init(layer:kind:profile:bytes:)`` and ``jsonLine()``.
+    struct Line: Codable {
+        /// A label: `guest`, `vmm`, `uapi`, `kernel`, `firmware`, `tdisp`, `spdm`, `device`.
         let layer: String?
+        /// A ``DecodeRegistry/kinds`` value (`auto` allowed).
         let kind: String?
+        /// The uAPI profile name, for uAPI structs.
         let profile: String?
+        /// The bytes, lower-case hex.
         let hex: String?
+
+        /// A line for `bytes` of `kind`, crossing `layer`.
+        init(layer: String, kind: String, profile: String? = nil, bytes: [UInt8]) {
+            self.layer = layer
+            self.kind = kind
+            self.profile = profile
+            self.hex = Hex.encode(bytes)
+        }
+
+        /// The line as one line of JSON with sorted keys (no newline).
+        func jsonLine() -> String {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            return (try? encoder.encode(self)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+        }
     }
 
     /// One decoded trace line.
