@@ -223,3 +223,19 @@ struct TSMReqProfileTests {
         #expect(f.raw(0x3B95, op).0 == .errno(E.EOPNOTSUPP))
     }
 }
+
+@Suite("The kernel's (op, tvm_arch) checks agree with UAPI's matrix in every revised profile")
+struct OpArchMatrixTests {
+    @Test(arguments: ["revised", "rev-k"])
+    func matrix(profileName: String) throws {
+        let f = try Fixture(profile: UAPIProfile.named(profileName))
+        for arch in [UInt32(0), 1, 2, 3, 4, 0xFFFF_FFFF] {
+            for op in Array(UInt32(0)...9) + [63, 64, 0xFFFF_FFFF] {
+                // vDEVICE 99 does not exist: an allowed pair reaches the lookup (ENOENT).
+                let expected: Outcome = f.profile.guestRequestVerdict(op: op, tvmArch: arch).isAllowed
+                    ? .errno(E.ENOENT) : .errno(E.EINVAL)
+                #expect(f.guestRequest(op: op, arch: arch, vdevice: 99).0 == expected, "op \(op) arch \(arch)")
+            }
+        }
+    }
+}
