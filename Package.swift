@@ -10,7 +10,7 @@ let strict: [SwiftSetting] = [
 
 let package = Package(
     name: "TSMKit",
-    platforms: [.macOS(.v14)],
+    platforms: [.macOS(.v15)],
     products: [
         .library(name: "TSMKit", targets: ["Wire", "UAPI", "PCI", "TDISP", "Device", "Firmware", "Kernel", "KernelScript", "VMM", "Guest"]),
         .executable(name: "tsmctl", targets: ["tsmctl"]),

@@ -120,7 +120,9 @@ public enum TSMReqScope: UInt32, Sendable, CaseIterable, Codable {
 
 /// `enum iommufd_hwpt_alloc_flags`: bits of `iommu_hwpt_alloc.flags` (spec 1.4).
 public struct HWPTAllocFlags: OptionSet, Sendable, Hashable {
+    /// The flag bits.
     public let rawValue: UInt32
+    /// Flags from bits.
     public init(rawValue: UInt32) { self.rawValue = rawValue }
     /// `IOMMU_HWPT_ALLOC_NEST_PARENT` (bit 0): required of a vIOMMU's parent HWPT.
     public static let nestParent = HWPTAllocFlags(rawValue: 1 << 0)

@@ -187,15 +187,19 @@ extension StructLayout {
     /// | 8 | 4 | ioas_id |
     /// | 12 | 4 | __reserved |
     /// | 16 | 8 | iova |
-    /// | 24 | 8 | length |
+    /// | 24 | 8 | length (inout: the maximum in, the contiguous length out [inferred]) |
     /// | 32 | 8 | out_phys (out) |
+    ///
+    /// TSMKit does not model the command; the layout lets a backend recognise 0x95 on Linux 7.3+.
+    /// Its minimum size is taken as the end of `out_phys` [inferred: the dispatch table row was
+    /// not read].
     public static let iommuIOASNoIOMMUGetPA = StructLayout(name: "iommu_ioas_noiommu_get_pa", cName: "iommu_ioas_noiommu_get_pa", fields: [
         ("size", .u32, .in, .size),
         ("flags", .u32, .in, .value),
         ("ioas_id", .u32, .in, .objectID),
         ("__reserved", .u32, .in, .reserved),
         ("iova", .alignedU64, .in, .value),
-        ("length", .alignedU64, .in, .value),
+        ("length", .alignedU64, .inout, .value),
         ("out_phys", .alignedU64, .out, .value),
     ])
 

@@ -1,3 +1,5 @@
+import SystemPackage
+
 /// Which of the three layouts of `struct iommu_vdevice_tsm_req` a tree uses (spec 4.1).
 public enum TSMReqLayout: String, Sendable, CaseIterable, Codable {
     /// (a) v5 as posted: `scope` + `__reserved`, 40 bytes, minimum 40 (end of `resp_uptr`).
@@ -35,10 +37,14 @@ public enum TSMReqLayout: String, Sendable, CaseIterable, Codable {
 
 /// A Linux kernel version `major.minor[.patch]`, as `uname -r` starts.
 public struct KernelVersion: Sendable, Hashable, Comparable, CustomStringConvertible {
+    /// The major version (7 in 7.3.4).
     public let major: Int
+    /// The minor version (3 in 7.3.4).
     public let minor: Int
+    /// The patch level (4 in 7.3.4; 0 if absent).
     public let patch: Int
 
+    /// `major.minor.patch`.
     public init(_ major: Int, _ minor: Int, _ patch: Int = 0) {
         self.major = major
         self.minor = minor
@@ -66,10 +72,12 @@ public struct KernelVersion: Sendable, Hashable, Comparable, CustomStringConvert
         self.init(numbers[0], numbers[1], numbers.count > 2 ? numbers[2] : 0)
     }
 
+    /// Version order.
     public static func < (lhs: KernelVersion, rhs: KernelVersion) -> Bool {
         (lhs.major, lhs.minor, lhs.patch) < (rhs.major, rhs.minor, rhs.patch)
     }
 
+    /// `"7.3.4"`.
     public var description: String { "\(major).\(minor).\(patch)" }
 }
 
@@ -97,6 +105,10 @@ public enum GuestRequestVerdict: Sendable, Hashable {
     case opRequiresSEV(GuestRequestOp, TVMArch)
     /// The profile's TSM_REQ layout has no `op`/`tvm_arch` (v5): nothing is allowed.
     case notInLayout
+
+    /// The errno the kernel returns for this verdict: nil when allowed, EINVAL
+    /// (`Errno.invalidArgument`) for every rejection (spec 4.3 steps 1-2, 6-7).
+    public var errno: Errno? { isAllowed ? nil : .invalidArgument }
 
     /// True for ``allowed(_:_:)``.
     public var isAllowed: Bool {
@@ -259,6 +271,7 @@ public struct UAPIProfile: Sendable, Hashable, CustomStringConvertible {
         return .compatible
     }
 
+    /// The profile's name.
     public var description: String { name }
 
     init(name: String, summary: String, tsmReqLayout: TSMReqLayout, tsmOpNr: UInt8, tsmReqNr: UInt8,
@@ -315,6 +328,7 @@ public enum UAPIProfileError: Error, Equatable, Sendable, CustomStringConvertibl
     /// `name` is not a profile; `valid` lists the valid names.
     case unknown(String, valid: [String])
 
+    /// `unknown uAPI profile 'NAME'; valid profiles: revised, v5, rev-k`.
     public var description: String {
         switch self {
         case let .unknown(name, valid):

@@ -213,6 +213,15 @@ public struct StructLayout: Sendable, Hashable, Codable {
         try requireField(name).encode(signed: value, into: &bytes)
     }
 
+    /// Every field with its value in `bytes`, in declaration order (zero-extended; use
+    /// ``FieldLayout/decodeSigned(from:)`` for signed fields). Errors:
+    /// ``LayoutError/bufferTooShort(field:needed:available:)`` for the first field past the end.
+    public func fieldValues(from bytes: [UInt8]) throws(LayoutError) -> [(field: FieldLayout, value: UInt64)] {
+        var values: [(field: FieldLayout, value: UInt64)] = []
+        for field in fields { values.append((field: field, value: try field.decode(from: bytes))) }
+        return values
+    }
+
     static func roundUp(_ value: Int, to alignment: Int) -> Int {
         (value + alignment - 1) / alignment * alignment
     }
@@ -227,6 +236,7 @@ public enum LayoutError: Error, Equatable, Sendable, CustomStringConvertible {
     /// The buffer has `available` bytes but `field` ends at `needed`.
     case bufferTooShort(field: String, needed: Int, available: Int)
 
+    /// A one-line message naming the struct, field and, for unknown fields, the valid ones.
     public var description: String {
         switch self {
         case let .unknownField(structName, field, valid):

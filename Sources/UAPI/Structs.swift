@@ -17,15 +17,20 @@ public protocol UAPIStruct: Sendable, Hashable {
 
 /// `struct iommu_destroy` (8 bytes): see ``StructLayout/iommuDestroy``.
 public struct IOMMUDestroy: UAPIStruct {
+    /// The layout descriptor (checked against `CIOMMUFD`).
     public static var layout: StructLayout { .iommuDestroy }
+    /// `size`.
     public var size: UInt32
+    /// `id`.
     public var id: UInt32
 
+    /// Memberwise; `size` defaults to the struct size, outputs and reserved fields to 0.
     public init(size: UInt32 = 8, id: UInt32) {
         self.size = size
         self.id = id
     }
 
+    /// Decodes exactly `layout.size` bytes (``UAPIStruct``).
     public init(bytes: [UInt8]) throws(WireError) {
         var reader = ByteReader(bytes)
         size = try reader.u32()
@@ -33,6 +38,7 @@ public struct IOMMUDestroy: UAPIStruct {
         try reader.expectEnd()
     }
 
+    /// Encodes to exactly `layout.size` bytes (``UAPIStruct``).
     public func encode() -> [UInt8] {
         var writer = ByteWriter(capacity: 8)
         writer.u32(size)
@@ -43,17 +49,23 @@ public struct IOMMUDestroy: UAPIStruct {
 
 /// `struct iommu_ioas_alloc` (12 bytes): see ``StructLayout/iommuIOASAlloc``.
 public struct IOMMUIOASAlloc: UAPIStruct {
+    /// The layout descriptor (checked against `CIOMMUFD`).
     public static var layout: StructLayout { .iommuIOASAlloc }
+    /// `size`.
     public var size: UInt32
+    /// `flags`.
     public var flags: UInt32
+    /// `out_ioas_id`.
     public var outIOASID: UInt32
 
+    /// Memberwise; `size` defaults to the struct size, outputs and reserved fields to 0.
     public init(size: UInt32 = 12, flags: UInt32 = 0, outIOASID: UInt32 = 0) {
         self.size = size
         self.flags = flags
         self.outIOASID = outIOASID
     }
 
+    /// Decodes exactly `layout.size` bytes (``UAPIStruct``).
     public init(bytes: [UInt8]) throws(WireError) {
         var reader = ByteReader(bytes)
         size = try reader.u32()
@@ -62,6 +74,7 @@ public struct IOMMUIOASAlloc: UAPIStruct {
         try reader.expectEnd()
     }
 
+    /// Encodes to exactly `layout.size` bytes (``UAPIStruct``).
     public func encode() -> [UInt8] {
         var writer = ByteWriter(capacity: 12)
         writer.u32(size)
@@ -73,19 +86,32 @@ public struct IOMMUIOASAlloc: UAPIStruct {
 
 /// `struct iommu_hwpt_alloc` (48 bytes): see ``StructLayout/iommuHWPTAlloc``.
 public struct IOMMUHWPTAlloc: UAPIStruct {
+    /// The layout descriptor (checked against `CIOMMUFD`).
     public static var layout: StructLayout { .iommuHWPTAlloc }
+    /// `size`.
     public var size: UInt32
+    /// `flags`.
     public var flags: UInt32
+    /// `dev_id`.
     public var devID: UInt32
+    /// `pt_id`.
     public var ptID: UInt32
+    /// `out_hwpt_id`.
     public var outHWPTID: UInt32
+    /// `__reserved`.
     public var reserved: UInt32
+    /// `data_type`.
     public var dataType: UInt32
+    /// `data_len`.
     public var dataLen: UInt32
+    /// `data_uptr`.
     public var dataUptr: UInt64
+    /// `fault_id`.
     public var faultID: UInt32
+    /// `__reserved2`.
     public var reserved2: UInt32
 
+    /// Memberwise; `size` defaults to the struct size, outputs and reserved fields to 0.
     public init(size: UInt32 = 48, flags: UInt32 = 0, devID: UInt32, ptID: UInt32, outHWPTID: UInt32 = 0,
                 reserved: UInt32 = 0, dataType: UInt32 = 0, dataLen: UInt32 = 0, dataUptr: UInt64 = 0,
                 faultID: UInt32 = 0, reserved2: UInt32 = 0) {
@@ -102,6 +128,7 @@ public struct IOMMUHWPTAlloc: UAPIStruct {
         self.reserved2 = reserved2
     }
 
+    /// Decodes exactly `layout.size` bytes (``UAPIStruct``).
     public init(bytes: [UInt8]) throws(WireError) {
         var reader = ByteReader(bytes)
         size = try reader.u32()
@@ -118,6 +145,7 @@ public struct IOMMUHWPTAlloc: UAPIStruct {
         try reader.expectEnd()
     }
 
+    /// Encodes to exactly `layout.size` bytes (``UAPIStruct``).
     public func encode() -> [UInt8] {
         var writer = ByteWriter(capacity: 48)
         writer.u32(size)
@@ -137,17 +165,28 @@ public struct IOMMUHWPTAlloc: UAPIStruct {
 
 /// `struct iommu_viommu_alloc` (40 bytes): see ``StructLayout/iommuVIOMMUAlloc``.
 public struct IOMMUVIOMMUAlloc: UAPIStruct {
+    /// The layout descriptor (checked against `CIOMMUFD`).
     public static var layout: StructLayout { .iommuVIOMMUAlloc }
+    /// `size`.
     public var size: UInt32
+    /// `flags`.
     public var flags: UInt32
+    /// `type`.
     public var type: UInt32
+    /// `dev_id`.
     public var devID: UInt32
+    /// `hwpt_id`.
     public var hwptID: UInt32
+    /// `out_viommu_id`.
     public var outVIOMMUID: UInt32
+    /// `data_len`.
     public var dataLen: UInt32
+    /// `__reserved`.
     public var reserved: UInt32
+    /// `data_uptr`.
     public var dataUptr: UInt64
 
+    /// Memberwise; `size` defaults to the struct size, outputs and reserved fields to 0.
     public init(size: UInt32 = 40, flags: UInt32 = 0, type: UInt32, devID: UInt32, hwptID: UInt32,
                 outVIOMMUID: UInt32 = 0, dataLen: UInt32 = 0, reserved: UInt32 = 0, dataUptr: UInt64 = 0) {
         self.size = size
@@ -161,6 +200,7 @@ public struct IOMMUVIOMMUAlloc: UAPIStruct {
         self.dataUptr = dataUptr
     }
 
+    /// Decodes exactly `layout.size` bytes (``UAPIStruct``).
     public init(bytes: [UInt8]) throws(WireError) {
         var reader = ByteReader(bytes)
         size = try reader.u32()
@@ -175,6 +215,7 @@ public struct IOMMUVIOMMUAlloc: UAPIStruct {
         try reader.expectEnd()
     }
 
+    /// Encodes to exactly `layout.size` bytes (``UAPIStruct``).
     public func encode() -> [UInt8] {
         var writer = ByteWriter(capacity: 40)
         writer.u32(size)
@@ -192,13 +233,20 @@ public struct IOMMUVIOMMUAlloc: UAPIStruct {
 
 /// `struct iommu_vdevice_alloc` (24 bytes): see ``StructLayout/iommuVDeviceAlloc``.
 public struct IOMMUVDeviceAlloc: UAPIStruct {
+    /// The layout descriptor (checked against `CIOMMUFD`).
     public static var layout: StructLayout { .iommuVDeviceAlloc }
+    /// `size`.
     public var size: UInt32
+    /// `viommu_id`.
     public var viommuID: UInt32
+    /// `dev_id`.
     public var devID: UInt32
+    /// `out_vdevice_id`.
     public var outVDeviceID: UInt32
+    /// `virt_id`.
     public var virtID: UInt64
 
+    /// Memberwise; `size` defaults to the struct size, outputs and reserved fields to 0.
     public init(size: UInt32 = 24, viommuID: UInt32, devID: UInt32, outVDeviceID: UInt32 = 0, virtID: UInt64) {
         self.size = size
         self.viommuID = viommuID
@@ -207,6 +255,7 @@ public struct IOMMUVDeviceAlloc: UAPIStruct {
         self.virtID = virtID
     }
 
+    /// Decodes exactly `layout.size` bytes (``UAPIStruct``).
     public init(bytes: [UInt8]) throws(WireError) {
         var reader = ByteReader(bytes)
         size = try reader.u32()
@@ -217,6 +266,7 @@ public struct IOMMUVDeviceAlloc: UAPIStruct {
         try reader.expectEnd()
     }
 
+    /// Encodes to exactly `layout.size` bytes (``UAPIStruct``).
     public func encode() -> [UInt8] {
         var writer = ByteWriter(capacity: 24)
         writer.u32(size)
@@ -233,12 +283,18 @@ public struct IOMMUVDeviceAlloc: UAPIStruct {
 /// `type` is kept raw: values other than ``VDeviceTSMOpType`` must reach the handler (EINVAL after
 /// the lookup, spec 3 step 4'').
 public struct IOMMUVDeviceTSMOp: UAPIStruct {
+    /// The layout descriptor (checked against `CIOMMUFD`).
     public static var layout: StructLayout { .iommuVDeviceTSMOp }
+    /// `size`.
     public var size: UInt32
+    /// `type`.
     public var type: UInt32
+    /// `flags`.
     public var flags: UInt32
+    /// `vdevice_id`.
     public var vdeviceID: UInt32
 
+    /// Memberwise; `size` defaults to the struct size, outputs and reserved fields to 0.
     public init(size: UInt32 = 16, type: UInt32, flags: UInt32 = 0, vdeviceID: UInt32) {
         self.size = size
         self.type = type
@@ -251,6 +307,7 @@ public struct IOMMUVDeviceTSMOp: UAPIStruct {
         self.init(type: type.rawValue, vdeviceID: vdeviceID)
     }
 
+    /// Decodes exactly `layout.size` bytes (``UAPIStruct``).
     public init(bytes: [UInt8]) throws(WireError) {
         var reader = ByteReader(bytes)
         size = try reader.u32()
@@ -260,6 +317,7 @@ public struct IOMMUVDeviceTSMOp: UAPIStruct {
         try reader.expectEnd()
     }
 
+    /// Encodes to exactly `layout.size` bytes (``UAPIStruct``).
     public func encode() -> [UInt8] {
         var writer = ByteWriter(capacity: 16)
         writer.u32(size)
@@ -272,17 +330,26 @@ public struct IOMMUVDeviceTSMOp: UAPIStruct {
 
 /// `struct iommu_vdevice_tsm_req`, v5 layout (40 bytes): see ``StructLayout/iommuVDeviceTSMReqV5``.
 public struct IOMMUVDeviceTSMReqV5: UAPIStruct {
+    /// The layout descriptor (checked against `CIOMMUFD`).
     public static var layout: StructLayout { .iommuVDeviceTSMReqV5 }
+    /// `size`.
     public var size: UInt32
+    /// `vdevice_id`.
     public var vdeviceID: UInt32
     /// Raw scope (``TSMReqScope`` when valid).
     public var scope: UInt32
+    /// `req_len`.
     public var reqLen: UInt32
+    /// `resp_len`.
     public var respLen: UInt32
+    /// `__reserved`.
     public var reserved: UInt32
+    /// `req_uptr`.
     public var reqUptr: UInt64
+    /// `resp_uptr`.
     public var respUptr: UInt64
 
+    /// Memberwise; `size` defaults to the struct size, outputs and reserved fields to 0.
     public init(size: UInt32 = 40, vdeviceID: UInt32, scope: UInt32, reqLen: UInt32, respLen: UInt32,
                 reserved: UInt32 = 0, reqUptr: UInt64, respUptr: UInt64) {
         self.size = size
@@ -295,6 +362,7 @@ public struct IOMMUVDeviceTSMReqV5: UAPIStruct {
         self.respUptr = respUptr
     }
 
+    /// Decodes exactly `layout.size` bytes (``UAPIStruct``).
     public init(bytes: [UInt8]) throws(WireError) {
         var reader = ByteReader(bytes)
         size = try reader.u32()
@@ -308,6 +376,7 @@ public struct IOMMUVDeviceTSMReqV5: UAPIStruct {
         try reader.expectEnd()
     }
 
+    /// Encodes to exactly `layout.size` bytes (``UAPIStruct``).
     public func encode() -> [UInt8] {
         var writer = ByteWriter(capacity: 40)
         writer.u32(size)
@@ -325,17 +394,28 @@ public struct IOMMUVDeviceTSMReqV5: UAPIStruct {
 /// `struct iommu_vdevice_tsm_req`, the reply's base layout (48 bytes): see
 /// ``StructLayout/iommuVDeviceTSMReqV5TSMCode``.
 public struct IOMMUVDeviceTSMReqV5TSMCode: UAPIStruct {
+    /// The layout descriptor (checked against `CIOMMUFD`).
     public static var layout: StructLayout { .iommuVDeviceTSMReqV5TSMCode }
+    /// `size`.
     public var size: UInt32
+    /// `vdevice_id`.
     public var vdeviceID: UInt32
+    /// `scope`.
     public var scope: UInt32
+    /// `req_len`.
     public var reqLen: UInt32
+    /// `resp_len`.
     public var respLen: UInt32
+    /// `__reserved`.
     public var reserved: UInt32
+    /// `req_uptr`.
     public var reqUptr: UInt64
+    /// `resp_uptr`.
     public var respUptr: UInt64
+    /// `tsm_code`.
     public var tsmCode: UInt64
 
+    /// Memberwise; `size` defaults to the struct size, outputs and reserved fields to 0.
     public init(size: UInt32 = 48, vdeviceID: UInt32, scope: UInt32, reqLen: UInt32, respLen: UInt32,
                 reserved: UInt32 = 0, reqUptr: UInt64, respUptr: UInt64, tsmCode: UInt64 = 0) {
         self.size = size
@@ -349,6 +429,7 @@ public struct IOMMUVDeviceTSMReqV5TSMCode: UAPIStruct {
         self.tsmCode = tsmCode
     }
 
+    /// Decodes exactly `layout.size` bytes (``UAPIStruct``).
     public init(bytes: [UInt8]) throws(WireError) {
         var reader = ByteReader(bytes)
         size = try reader.u32()
@@ -363,6 +444,7 @@ public struct IOMMUVDeviceTSMReqV5TSMCode: UAPIStruct {
         try reader.expectEnd()
     }
 
+    /// Encodes to exactly `layout.size` bytes (``UAPIStruct``).
     public func encode() -> [UInt8] {
         var writer = ByteWriter(capacity: 48)
         writer.u32(size)
@@ -382,18 +464,28 @@ public struct IOMMUVDeviceTSMReqV5TSMCode: UAPIStruct {
 /// ``StructLayout/iommuVDeviceTSMReqRevised``. `op` and `tvmArch` are raw wire values; interpret
 /// them with ``UAPIProfile/guestRequestVerdict(op:tvmArch:)``.
 public struct IOMMUVDeviceTSMReq: UAPIStruct {
+    /// The layout descriptor (checked against `CIOMMUFD`).
     public static var layout: StructLayout { .iommuVDeviceTSMReqRevised }
+    /// `size`.
     public var size: UInt32
+    /// `vdevice_id`.
     public var vdeviceID: UInt32
+    /// `op`.
     public var op: UInt32
+    /// `tvm_arch`.
     public var tvmArch: UInt32
+    /// `req_len`.
     public var reqLen: UInt32
+    /// `resp_len`.
     public var respLen: UInt32
+    /// `req_uptr`.
     public var reqUptr: UInt64
+    /// `resp_uptr`.
     public var respUptr: UInt64
     /// Output: the TSM's opaque 64-bit status; the kernel overwrites it.
     public var tsmCode: UInt64
 
+    /// Memberwise; `size` defaults to the struct size, outputs and reserved fields to 0.
     public init(size: UInt32 = 48, vdeviceID: UInt32, op: UInt32, tvmArch: UInt32, reqLen: UInt32,
                 respLen: UInt32, reqUptr: UInt64, respUptr: UInt64, tsmCode: UInt64 = 0) {
         self.size = size
@@ -407,6 +499,7 @@ public struct IOMMUVDeviceTSMReq: UAPIStruct {
         self.tsmCode = tsmCode
     }
 
+    /// Decodes exactly `layout.size` bytes (``UAPIStruct``).
     public init(bytes: [UInt8]) throws(WireError) {
         var reader = ByteReader(bytes)
         size = try reader.u32()
@@ -421,6 +514,7 @@ public struct IOMMUVDeviceTSMReq: UAPIStruct {
         try reader.expectEnd()
     }
 
+    /// Encodes to exactly `layout.size` bytes (``UAPIStruct``).
     public func encode() -> [UInt8] {
         var writer = ByteWriter(capacity: 48)
         writer.u32(size)
@@ -438,15 +532,24 @@ public struct IOMMUVDeviceTSMReq: UAPIStruct {
 
 /// `struct iommu_ioas_noiommu_get_pa` (40 bytes): see ``StructLayout/iommuIOASNoIOMMUGetPA``.
 public struct IOMMUIOASNoIOMMUGetPA: UAPIStruct {
+    /// The layout descriptor (checked against `CIOMMUFD`).
     public static var layout: StructLayout { .iommuIOASNoIOMMUGetPA }
+    /// `size`.
     public var size: UInt32
+    /// `flags`.
     public var flags: UInt32
+    /// `ioas_id`.
     public var ioasID: UInt32
+    /// `__reserved`.
     public var reserved: UInt32
+    /// `iova`.
     public var iova: UInt64
+    /// `length`.
     public var length: UInt64
+    /// `out_phys`.
     public var outPhys: UInt64
 
+    /// Memberwise; `size` defaults to the struct size, outputs and reserved fields to 0.
     public init(size: UInt32 = 40, flags: UInt32 = 0, ioasID: UInt32, reserved: UInt32 = 0,
                 iova: UInt64, length: UInt64, outPhys: UInt64 = 0) {
         self.size = size
@@ -458,6 +561,7 @@ public struct IOMMUIOASNoIOMMUGetPA: UAPIStruct {
         self.outPhys = outPhys
     }
 
+    /// Decodes exactly `layout.size` bytes (``UAPIStruct``).
     public init(bytes: [UInt8]) throws(WireError) {
         var reader = ByteReader(bytes)
         size = try reader.u32()
@@ -470,6 +574,7 @@ public struct IOMMUIOASNoIOMMUGetPA: UAPIStruct {
         try reader.expectEnd()
     }
 
+    /// Encodes to exactly `layout.size` bytes (``UAPIStruct``).
     public func encode() -> [UInt8] {
         var writer = ByteWriter(capacity: 40)
         writer.u32(size)
@@ -485,14 +590,20 @@ public struct IOMMUIOASNoIOMMUGetPA: UAPIStruct {
 
 /// `struct vfio_device_bind_iommufd` (24 bytes): see ``StructLayout/vfioDeviceBindIOMMUFD``.
 public struct VFIODeviceBindIOMMUFD: UAPIStruct {
+    /// The layout descriptor (checked against `CIOMMUFD`).
     public static var layout: StructLayout { .vfioDeviceBindIOMMUFD }
+    /// `argsz`.
     public var argsz: UInt32
+    /// `flags`.
     public var flags: UInt32
     /// The iommufd file descriptor (signed; negative → EINVAL).
     public var iommufd: Int32
+    /// `out_devid`.
     public var outDevID: UInt32
+    /// `token_uuid_ptr`.
     public var tokenUUIDPtr: UInt64
 
+    /// Memberwise; `argsz` defaults to the struct size, outputs and reserved fields to 0.
     public init(argsz: UInt32 = 24, flags: UInt32 = 0, iommufd: Int32, outDevID: UInt32 = 0, tokenUUIDPtr: UInt64 = 0) {
         self.argsz = argsz
         self.flags = flags
@@ -501,6 +612,7 @@ public struct VFIODeviceBindIOMMUFD: UAPIStruct {
         self.tokenUUIDPtr = tokenUUIDPtr
     }
 
+    /// Decodes exactly `layout.size` bytes (``UAPIStruct``).
     public init(bytes: [UInt8]) throws(WireError) {
         var reader = ByteReader(bytes)
         argsz = try reader.u32()
@@ -511,6 +623,7 @@ public struct VFIODeviceBindIOMMUFD: UAPIStruct {
         try reader.expectEnd()
     }
 
+    /// Encodes to exactly `layout.size` bytes (``UAPIStruct``).
     public func encode() -> [UInt8] {
         var writer = ByteWriter(capacity: 24)
         writer.u32(argsz)

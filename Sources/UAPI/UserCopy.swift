@@ -159,6 +159,7 @@ public struct FlatUserMemory: Sendable, Hashable {
     /// The mapped bytes.
     public private(set) var bytes: [UInt8]
 
+    /// Maps `bytes` at `base` (default 0x10000, so address 0 is unmapped).
     public init(base: UInt64 = 0x10000, bytes: [UInt8]) {
         self.base = base
         self.bytes = bytes
