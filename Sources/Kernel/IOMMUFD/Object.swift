@@ -3,15 +3,25 @@ import SystemPackage
 
 /// `enum iommufd_object_type` (Linux include/linux/iommufd.h, spec 1.2).
 public enum IOMMUFDObjectType: UInt32, Sendable, Hashable, CustomStringConvertible {
+    /// An iommufd DEVICE (a bound VFIO device).
     case device = 1
+    /// A paging hardware page table.
     case hwptPaging = 2
+    /// A nested hardware page table.
     case hwptNested = 3
+    /// An I/O address space.
     case ioas = 4
+    /// An in-kernel access object.
     case access = 5
+    /// A fault queue.
     case fault = 6
+    /// A virtual IOMMU.
     case viommu = 7
+    /// A virtual device (the guest-visible ID of a device behind a vIOMMU).
     case vdevice = 8
+    /// A vEVENTQ.
     case veventq = 9
+    /// A hardware queue.
     case hwQueue = 10
 
     /// The kernel's name without prefix: `DEVICE`, `HWPT_PAGING`, `IOAS`, `VIOMMU`, `VDEVICE`, ...
