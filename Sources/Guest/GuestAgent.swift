@@ -312,10 +312,12 @@ extension GuestAgent {
             flow.record(step: step, path: Flow.toTSM, sent: "TDI_INFO_REQ tdi_id \(tdiID)", request: message, result: "\(error)", status: .failed)
             throw GuestAcceptanceError(.tsmCallFailed, "TDI_INFO failed: \(error)", step: step)
         }
-        guard let body = try? SEV.GuestMessage(decoding: reply).body, let info = try? SEV.TDIInfoResponse(decoding: body) else {
+        guard let decoded = try? SEV.GuestMessage(decoding: reply), decoded.header.sequenceNumber == sequence &+ 1,
+              let info = try? SEV.TDIInfoResponse(decoding: decoded.body)
+        else {
             flow.record(step: step, path: Flow.toTSM, sent: "TDI_INFO_REQ tdi_id \(tdiID)", request: message, response: reply,
-                        result: "undecodable TDI_INFO_RSP (\(reply.count) bytes)", status: .failed)
-            throw GuestAcceptanceError(.tsmCallFailed, "TDI_INFO_RSP does not decode (\(reply.count) bytes)", step: step)
+                        result: "undecodable or replayed TDI_INFO_RSP (\(reply.count) bytes)", status: .failed)
+            throw GuestAcceptanceError(.tsmCallFailed, "TDI_INFO_RSP does not decode or does not carry msg_seqno \(sequence &+ 1) (\(reply.count) bytes)", step: step)
         }
         let names = ["BOUND", "INVALID", "UNBOUND"]
         let statusName = info.status < 3 ? names[Int(info.status)] : "status \(info.status)"
@@ -337,6 +339,11 @@ extension GuestAgent {
                                            failure: failure, tdiState: .run)
         guard let decoded = try? SEV.GuestMessage(decoding: response.bytes), decoded.header.messageType == type.responseType(sevMessageNumbering) else {
             throw flow.refuse(failure, "the \(step) response is not a \(type) response message", step: step)
+        }
+        // The sev-guest driver's replay check: the response carries the request's msg_seqno + 1.
+        guard decoded.header.sequenceNumber == sequence &+ 1 else {
+            throw flow.refuse(failure, "the \(step) response has msg_seqno \(decoded.header.sequenceNumber), not \(sequence &+ 1): a replayed or forged response",
+                              step: step)
         }
         return decoded.body
     }

@@ -1,6 +1,7 @@
 import Device
 import Firmware
 import Guest
+import Synchronization
 import SystemPackage
 import TDISP
 import Testing
@@ -377,6 +378,35 @@ struct UntunnelledObjectTests {
         await #expect(throws: GuestAcceptanceError(.reportDigestMismatch, "", step: "")) {
             try await agent.accept(channel: TamperingChannel(fresh.channel, tampering: .report), tsm: try fresh.tsm)
         }
+    }
+}
+
+@Suite("Guest SEV replay check")
+struct SEVReplayTests {
+    /// A host that answers the second MMIO_VALIDATE with the first one's response (a replay).
+    final class ReplayingChannel: GuestRequestChannel {
+        let base: DirectFirmwareChannel
+        let first = Mutex<[UInt8]?>(nil)
+        init(base: DirectFirmwareChannel) { self.base = base }
+        func request(op: GuestRequestOp, tvmArch: TVMArch, payload: [UInt8], responseCapacity: Int) async throws -> GuestResponse {
+            let response = try await base.request(op: op, tvmArch: tvmArch, payload: payload, responseCapacity: responseCapacity)
+            guard op == .validateMMIO else { return response }
+            if let earlier = first.withLock({ $0 }) { return GuestResponse(bytes: earlier, residue: response.residue) }
+            first.withLock { $0 = response.bytes }
+            return response
+        }
+        func hostEvidence(tvmArch: TVMArch) async throws -> HostEvidence { try await base.hostEvidence(tvmArch: tvmArch) }
+    }
+
+    @Test("a replayed MMIO_VALIDATE response (old msg_seqno) is refused")
+    func replay() async throws {
+        let world = try FirmwareWorld(.sev)
+        try #require(world.reportRanges.count >= 2)
+        let error = await #expect(throws: GuestAcceptanceError.self) {
+            try await world.agent().accept(channel: ReplayingChannel(base: world.channel), tsm: try world.tsm)
+        }
+        #expect(error?.code == .mmioValidationFailed)
+        #expect(error?.reason.contains("msg_seqno") == true)
     }
 }
 
