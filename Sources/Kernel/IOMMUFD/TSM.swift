@@ -1,0 +1,126 @@
+import SystemPackage
+import UAPI
+
+/// Field offsets of `struct iommu_vdevice_tsm_req` in the profile's layout, read once from the
+/// `UAPI` layout so the per-request path reads the kernel copy without decoding into arrays.
+struct TSMRequestFields: Sendable {
+    let layout: TSMReqLayout
+    let vdeviceID: Int
+    /// `op` (revised) or `scope` (v5).
+    let selector: Int
+    /// `tvm_arch` (revised), -1 otherwise.
+    let tvmArch: Int
+    /// `__reserved` (v5), -1 otherwise.
+    let reserved: Int
+    let reqLen: Int
+    let respLen: Int
+    let reqUptr: Int
+    let respUptr: Int
+    /// `tsm_code`, -1 when the layout has none (v5).
+    let tsmCode: Int
+
+    init(_ layout: TSMReqLayout) {
+        let fields = layout.layout
+        func offset(_ name: String) -> Int { fields.field(named: name)?.offset ?? -1 }
+        self.layout = layout
+        vdeviceID = offset("vdevice_id")
+        selector = layout.hasOpAndArch ? offset("op") : offset("scope")
+        tvmArch = offset("tvm_arch")
+        reserved = offset("__reserved")
+        reqLen = offset("req_len")
+        respLen = offset("resp_len")
+        reqUptr = offset("req_uptr")
+        respUptr = offset("resp_uptr")
+        tsmCode = offset("tsm_code")
+    }
+}
+
+extension IOMMUFDHandlers {
+    /// IOMMU_VDEVICE_TSM_OP (spec 3). Order:
+    /// 1. `flags != 0` → `EOPNOTSUPP`;
+    /// 2. `vdevice_id` lookup (VDEVICE) → `ENOENT`;
+    /// 3. the VM of the vDEVICE's **vIOMMU**; none → `ENODEV` (UNBIND too);
+    /// 4. BIND (1): `tsm_bind(dev, vm, virt_id)` — non-PCI → `EINVAL`, then `pci_tsm_bind` with the
+    ///    low 32 bits of `virt_id` (spec 6.6); UNBIND (2): `tsm_unbind(dev)` — non-PCI → `EINVAL`,
+    ///    else 0; any other `type` → `EINVAL`;
+    /// 5. on success only, write the struct back unchanged → `EFAULT` (the bind stays done,
+    ///    spec 8 item 7).
+    static let vdeviceTSMOp: IOMMUFDHandler = { kernel, context, ucmd throws(Errno) in
+        let cmd = try ucmd.decode(IOMMUVDeviceTSMOp.self)
+        guard cmd.flags == 0 else { throw .notSupported }
+        let object = try context.lookup(cmd.vdeviceID, .vdevice)
+        defer { context.release(object) }
+        let vdevice = unsafeDowncast(object, to: VDeviceObject.self)
+        guard let vm = vdevice.viommu.vm else { throw .operationNotSupportedByDevice }
+        switch cmd.type {
+        case VDeviceTSMOpType.bind.rawValue:
+            guard let node = vdevice.device.node else { throw .invalidArgument }
+            try kernel.pciTSM.bind(node, vm: vm, tdiID: UInt32(truncatingIfNeeded: vdevice.virtID))
+        case VDeviceTSMOpType.unbind.rawValue:
+            guard let node = vdevice.device.node else { throw .invalidArgument }
+            kernel.pciTSM.unbind(node)
+        default:
+            throw .invalidArgument
+        }
+        try ucmd.respond()
+        return 0
+    }
+
+    /// IOMMU_VDEVICE_TSM_REQ (spec 4.2 v5, 4.3 revised), the guest-request tunnel.
+    ///
+    /// Revised order: `tvm_arch` ∉ {1,2,3} → `EINVAL`; (op, arch) not allowed by the profile →
+    /// `EINVAL`; VDEVICE lookup → `ENOENT`; kernel `tsm_code = 0`; device not PCI → `EINVAL`;
+    /// pci-tsm (arch, op again → `EINVAL`; read lock → `EINTR`; no context / not link → `ENXIO`;
+    /// DSM mutex → `EINTR`; no TDI → `ENXIO`); the driver. Then **always** (success or failure
+    /// after the lookup) write back `min(size, 48)` bytes carrying `tsm_code`; a failed write-back
+    /// → `EFAULT`, overriding the residue or the driver's errno.
+    ///
+    /// v5 order: `__reserved != 0` → `EOPNOTSUPP`; `scope > 3` → `EINVAL`; lookup → `ENOENT`;
+    /// not PCI → `EINVAL`; pci-tsm (`scope > 1` → `EINVAL`; then as above) with no `tsm_code`;
+    /// no write-back. The reply's base layout (v5 + `tsm_code`) runs the v5 checks and the revised
+    /// write-back (EMU-KERNEL-8).
+    ///
+    /// Returns the residue (spec 4.4); a residue above `Int32.max` → `EOVERFLOW` (EMU-KERNEL-9:
+    /// the kernel would return it through an `int`, spec 8 item 8).
+    static let vdeviceTSMReq: IOMMUFDHandler = { kernel, context, ucmd throws(Errno) in
+        let fields = kernel.tsmRequestFields
+        let selector = ucmd.u32(fields.selector)
+        var tvmArch: UInt32? = nil
+        if fields.layout.hasOpAndArch {
+            let arch = ucmd.u32(fields.tvmArch)
+            guard TVMArch(rawValue: arch) != nil else { throw .invalidArgument }
+            guard kernel.profile.guestRequestVerdict(op: selector, tvmArch: arch).isAllowed else { throw .invalidArgument }
+            tvmArch = arch
+        } else {
+            guard ucmd.u32(fields.reserved) == 0 else { throw .notSupported }
+            guard selector <= TSMReqScope.pciLast.rawValue else { throw .invalidArgument }
+        }
+        let object = try context.lookup(ucmd.u32(fields.vdeviceID), .vdevice)
+        defer { context.release(object) }
+        let vdevice = unsafeDowncast(object, to: VDeviceObject.self)
+        let writesBack = fields.tsmCode >= 0
+        var request = TSMGuestRequest(
+            op: selector, tvmArch: tvmArch,
+            request: .user(ucmd.u64(fields.reqUptr)), requestLength: Int(ucmd.u32(fields.reqLen)),
+            response: .user(ucmd.u64(fields.respUptr)), responseLength: Int(ucmd.u32(fields.respLen)),
+            tsmCode: writesBack ? 0 : nil, memory: ucmd.memory)
+        var failure: Errno? = nil
+        var residue = 0
+        if let node = vdevice.device.node {
+            do throws(Errno) {
+                residue = try kernel.pciTSM.guestRequest(node, &request, signalPending: ucmd.signalPending)
+            } catch {
+                failure = error
+            }
+        } else {
+            failure = .invalidArgument
+        }
+        if writesBack {
+            ucmd.setU64(fields.tsmCode, request.tsmCode ?? 0)
+            try ucmd.respond()
+        }
+        if let failure { throw failure }
+        guard residue >= 0, residue <= Int(Int32.max) else { throw .overflow }
+        return Int32(residue)
+    }
+}

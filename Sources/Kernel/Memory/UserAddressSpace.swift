@@ -1,0 +1,290 @@
+import Synchronization
+import SystemPackage
+
+/// The user address space of the simulated VMM process: the memory that `ioctl` argument
+/// pointers, `req_uptr` and `resp_uptr` point into.
+///
+/// A real kernel reaches user memory with `copy_from_user` / `copy_to_user`; a pointer into an
+/// unmapped page makes those fail and the ioctl returns `EFAULT`. Here, user memory is a set of
+/// *mappings* (buffers), each a contiguous range of bytes at a user virtual address. Every access
+/// names an address and a length; if any byte of the range is not mapped the access fails with
+/// `EFAULT` (`Errno.badAddress`) and nothing is read or written (see docs/kernel.md, "copy faults
+/// are all-or-nothing", our choice: a real `copy_to_user` may write a prefix before it faults).
+///
+/// Addresses: mappings made without a fixed address start at `0x7f00_0000_0000`, page aligned
+/// (4096), with at least one unmapped guard page between two mappings, so a range that runs past
+/// the end of one buffer always faults. Address 0 (NULL) is never mapped.
+///
+/// Thread safety: every access takes the address space's mutex for the duration of the copy, so
+/// concurrent guest requests, mappings and unmappings never race; an unmap during an ioctl makes
+/// the kernel's *next* copy fault, as on a real system.
+///
+/// Hot path: ``copyIn(from:into:)`` and ``copyOut(to:from:)`` move bytes between user memory and
+/// caller-provided raw buffers without allocating.
+public final class UserAddressSpace: Sendable {
+    /// The page size used to align and separate mappings (bytes).
+    public static let pageSize: UInt64 = 4096
+    /// The address of the first mapping made without a fixed address.
+    public static let firstMappingAddress: UInt64 = 0x7F00_0000_0000
+
+    private let state: Mutex<State>
+
+    /// Creates an empty address space.
+    public init() {
+        state = Mutex(State())
+    }
+
+    deinit {
+        state.withLock { state in
+            for region in state.regions { region.storage.deallocate() }
+            state.regions.removeAll()
+        }
+    }
+
+    // MARK: Mapping
+
+    /// Maps `size` zero bytes and returns their user address.
+    ///
+    /// - Parameters:
+    ///   - size: bytes, 1 ... 2^32.
+    ///   - address: a fixed user address for the mapping, or `nil` to let the address space choose.
+    ///   - writable: false maps it read-only: the kernel can copy from it, and a copy to it faults
+    ///     (`EFAULT`), which is how the write-back faults of spec section 8 are produced.
+    /// - Throws: `EINVAL` for a size of 0 or above 2^32, a fixed address of 0, or an
+    ///   address range that wraps; `EEXIST` when a fixed range overlaps an existing mapping.
+    @discardableResult
+    public func map(size: Int, at address: UInt64? = nil, writable: Bool = true) throws(Errno) -> UInt64 {
+        guard size > 0, size <= 1 << 32 else { throw .invalidArgument }
+        return try state.withLock { state throws(Errno) -> UInt64 in
+            let base: UInt64
+            if let address {
+                guard address != 0 else { throw .invalidArgument }
+                let (end, overflow) = address.addingReportingOverflow(UInt64(size))
+                guard !overflow else { throw .invalidArgument }
+                for region in state.regions where region.base < end && address < region.end {
+                    throw .fileExists
+                }
+                base = address
+            } else {
+                base = state.nextAddress(size: UInt64(size))
+            }
+            let storage = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 16)
+            storage.initializeMemory(as: UInt8.self, repeating: 0)
+            state.insert(Region(base: base, storage: storage, writable: writable))
+            return base
+        }
+    }
+
+    /// Maps a buffer holding `bytes` (at least one byte is mapped even when `bytes` is empty) and
+    /// returns its user address.
+    @discardableResult
+    public func map(bytes: [UInt8], at address: UInt64? = nil, writable: Bool = true) throws(Errno) -> UInt64 {
+        let base = try map(size: max(1, bytes.count), at: address)
+        try write(base, bytes)
+        if !writable { try protect(base, writable: false) }
+        return base
+    }
+
+    /// Changes whether the mapping that starts at `address` is writable (`mprotect`).
+    ///
+    /// - Throws: `EINVAL` when no mapping starts at `address`.
+    public func protect(_ address: UInt64, writable: Bool) throws(Errno) {
+        try state.withLock { state throws(Errno) in
+            guard let index = state.regions.firstIndex(where: { $0.base == address }) else { throw .invalidArgument }
+            state.regions[index].writable = writable
+        }
+    }
+
+    /// Removes the mapping that starts at `address`; later accesses to it fault (`EFAULT`).
+    ///
+    /// - Throws: `EINVAL` when no mapping starts at `address`.
+    public func unmap(_ address: UInt64) throws(Errno) {
+        try state.withLock { state throws(Errno) in
+            guard let index = state.regions.firstIndex(where: { $0.base == address }) else {
+                throw .invalidArgument
+            }
+            let region = state.regions.remove(at: index)
+            region.storage.deallocate()
+        }
+    }
+
+    /// The current mappings, lowest address first: (address, size in bytes).
+    public var mappings: [(address: UInt64, size: Int)] {
+        state.withLock { state in state.regions.map { ($0.base, $0.storage.count) } }
+    }
+
+    // MARK: Access
+
+    /// Reads `count` bytes at `address` (copy_from_user).
+    ///
+    /// - Throws: `EFAULT` if any byte of `[address, address + count)` is unmapped; `EINVAL` for a
+    ///   negative count.
+    public func read(_ address: UInt64, count: Int) throws(Errno) -> [UInt8] {
+        guard count >= 0 else { throw .invalidArgument }
+        var out = [UInt8](repeating: 0, count: count)
+        try out.withUnsafeMutableBytes { buffer in Result { () throws(Errno) in try copyIn(from: address, into: buffer) } }.get()
+        return out
+    }
+
+    /// Writes `bytes` at `address` (copy_to_user).
+    ///
+    /// - Throws: `EFAULT` if any byte of the range is unmapped; then nothing is written.
+    public func write(_ address: UInt64, _ bytes: [UInt8]) throws(Errno) {
+        try bytes.withUnsafeBytes { buffer in Result { () throws(Errno) in try copyOut(to: address, from: buffer) } }.get()
+    }
+
+    /// Copies `buffer.count` bytes from user memory at `address` into `buffer` without allocating.
+    ///
+    /// - Throws: `EFAULT` if any byte is unmapped (then `buffer` is unchanged).
+    public func copyIn(from address: UInt64, into buffer: UnsafeMutableRawBufferPointer) throws(Errno) {
+        if buffer.isEmpty { return }
+        try state.withLock { state throws(Errno) in
+            try state.access(address, count: buffer.count) { region, offset, done, length in
+                guard let destination = buffer.baseAddress, let source = region.storage.baseAddress else { return }
+                (destination + done).copyMemory(from: source + offset, byteCount: length)
+            }
+        }
+    }
+
+    /// Copies `buffer` into user memory at `address` without allocating.
+    ///
+    /// - Throws: `EFAULT` if any byte of the destination is unmapped (then nothing is written).
+    public func copyOut(to address: UInt64, from buffer: UnsafeRawBufferPointer) throws(Errno) {
+        if buffer.isEmpty { return }
+        try state.withLock { state throws(Errno) in
+            try state.access(address, count: buffer.count, write: true) { region, offset, done, length in
+                guard let source = buffer.baseAddress, let destination = region.storage.baseAddress else { return }
+                (destination + offset).copyMemory(from: source + done, byteCount: length)
+            }
+        }
+    }
+
+    /// Copies `count` bytes from user address `source` to user address `destination`
+    /// (a driver moving a request into a response, e.g. an echo), through at most 256 bytes of
+    /// stack at a time; no heap allocation.
+    ///
+    /// - Throws: `EFAULT` if either range is not fully mapped; checked before anything is written.
+    public func copyWithin(from source: UInt64, to destination: UInt64, count: Int) throws(Errno) {
+        guard count > 0 else { return }
+        try state.withLock { state throws(Errno) in
+            try state.access(source, count: count) { _, _, _, _ in }
+            try state.access(destination, count: count, write: true) { _, _, _, _ in }
+            try withUnsafeTemporaryAllocation(byteCount: min(count, 256), alignment: 16) { scratch throws(Errno) in
+                var done = 0
+                while done < count {
+                    let length = min(scratch.count, count - done)
+                    let chunk = UnsafeMutableRawBufferPointer(rebasing: scratch[0..<length])
+                    try state.access(source + UInt64(done), count: length) { region, offset, inner, piece in
+                        guard let d = chunk.baseAddress, let s = region.storage.baseAddress else { return }
+                        (d + inner).copyMemory(from: s + offset, byteCount: piece)
+                    }
+                    try state.access(destination + UInt64(done), count: length, write: true) { region, offset, inner, piece in
+                        guard let s = chunk.baseAddress, let d = region.storage.baseAddress else { return }
+                        (d + offset).copyMemory(from: s + inner, byteCount: piece)
+                    }
+                    done += length
+                }
+            }
+        }
+    }
+
+    /// Reads a little-endian `u32` at `address` (the dispatcher's `get_user(size)`).
+    ///
+    /// - Throws: `EFAULT` if any of the 4 bytes is unmapped.
+    public func readU32(_ address: UInt64) throws(Errno) -> UInt32 {
+        var value: UInt32 = 0
+        try withUnsafeMutableBytes(of: &value) { buffer in Result { () throws(Errno) in try copyIn(from: address, into: buffer) } }.get()
+        return UInt32(littleEndian: value)
+    }
+
+    /// True when every byte of `[address, address + count)` is mapped.
+    public func isMapped(_ address: UInt64, count: Int) -> Bool {
+        guard count > 0 else { return true }
+        return state.withLock { state in
+            (try? state.access(address, count: count) { _, _, _, _ in }) != nil
+        }
+    }
+}
+
+extension UserAddressSpace {
+    /// One mapping. The storage is owned by the address space and freed on unmap or deinit.
+    fileprivate struct Region: @unchecked Sendable {
+        // @unchecked: the storage is only touched with the address space mutex held.
+        let base: UInt64
+        let storage: UnsafeMutableRawBufferPointer
+        var writable: Bool
+        var end: UInt64 { base + UInt64(storage.count) }
+    }
+
+    fileprivate struct State: ~Copyable, Sendable {
+        /// Mappings sorted by base address, never overlapping.
+        var regions: [Region] = []
+        var next: UInt64 = UserAddressSpace.firstMappingAddress
+
+        mutating func insert(_ region: Region) {
+            var index = regions.count
+            while index > 0, regions[index - 1].base > region.base { index -= 1 }
+            regions.insert(region, at: index)
+        }
+
+        /// The next free page-aligned address with a guard page before and after.
+        mutating func nextAddress(size: UInt64) -> UInt64 {
+            let page = UserAddressSpace.pageSize
+            let pages = (size + page - 1) / page
+            while true {
+                let candidate = next
+                let end = candidate + pages * page
+                if !regions.contains(where: { $0.base < end + page && candidate < $0.end + page }) {
+                    next = end + page
+                    return candidate
+                }
+                next += page
+            }
+        }
+
+        /// Index of the region containing `address`, by binary search.
+        func regionIndex(containing address: UInt64) -> Int? {
+            var low = 0
+            var high = regions.count
+            while low < high {
+                let mid = (low + high) / 2
+                if regions[mid].end <= address { low = mid + 1 } else { high = mid }
+            }
+            guard low < regions.count, regions[low].base <= address else { return nil }
+            return low
+        }
+
+        /// Checks that `[address, address + count)` is fully mapped (possibly across adjacent
+        /// mappings), then calls `body(region, offsetInRegion, offsetInRange, length)` for each
+        /// piece. Nothing is visited unless the whole range is mapped.
+        func access(
+            _ address: UInt64, count: Int, write: Bool = false,
+            _ body: (Region, Int, Int, Int) -> Void
+        ) throws(Errno) {
+            let (end, overflow) = address.addingReportingOverflow(UInt64(count))
+            guard !overflow, let first = regionIndex(containing: address) else { throw .badAddress }
+            // Pass 1: the whole range must be mapped.
+            var index = first
+            var cursor = address
+            while cursor < end {
+                guard index < regions.count, regions[index].base == cursor || (index == first),
+                      !write || regions[index].writable else {
+                    throw .badAddress
+                }
+                cursor = regions[index].end
+                index += 1
+            }
+            // Pass 2: copy.
+            index = first
+            cursor = address
+            while cursor < end {
+                let region = regions[index]
+                let offset = Int(cursor - region.base)
+                let length = Int(min(end, region.end) - cursor)
+                body(region, offset, Int(cursor - address), length)
+                cursor += UInt64(length)
+                index += 1
+            }
+        }
+    }
+}
