@@ -48,6 +48,7 @@ let package = Package(
             dependencies: [
                 "UAPI", "TDISP", "Device", "PCI", "Wire",
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "SystemPackage", package: "swift-system"),
             ],
             swiftSettings: strict),
         .target(
@@ -99,7 +100,10 @@ let package = Package(
         .testTarget(name: "DeviceTests", dependencies: ["Device", "PCI", "TDISP", "Wire"], swiftSettings: strict),
         .testTarget(name: "KernelTests", dependencies: ["Kernel", "UAPI", "PCI", "Device", "Wire"], swiftSettings: strict),
         .testTarget(name: "ConformanceTests", dependencies: ["KernelScript", "Kernel", "UAPI"], swiftSettings: strict),
-        .testTarget(name: "FirmwareTests", dependencies: ["Firmware", "Device", "TDISP", "Wire"], swiftSettings: strict),
+        .testTarget(
+            name: "FirmwareTests",
+            dependencies: ["Firmware", "Device", "TDISP", "PCI", "UAPI", "Wire", .product(name: "SystemPackage", package: "swift-system")],
+            swiftSettings: strict),
         .testTarget(name: "VMMTests", dependencies: ["VMM", "UAPI", "Kernel"], swiftSettings: strict),
         .testTarget(name: "GuestTests", dependencies: ["Guest", "Device", "TDISP", "Wire"], swiftSettings: strict),
         .testTarget(name: "TsmctlTests", dependencies: ["tsmctl"], swiftSettings: strict),
