@@ -378,7 +378,7 @@ public final class CCAPlatform: LinkTSMDriver {
             data = Array(cached[Int(payload.offset)...])
         }
         guard Int(request.responseLength) >= data.count else { return .failure(.argListTooLong) }
-        guard memory.write(request.responseAddress, data) else { return .failure(.ioError) }
+        guard memory.writeSucceeded(request.responseAddress, data) else { return .failure(.ioError) }
         return GuestRequestOutcome(residue: Int(request.responseLength) - data.count, response: data)
     }
 
@@ -389,7 +389,7 @@ public final class CCAPlatform: LinkTSMDriver {
         guard let vdev = state.vdevs[function], let payload = try? CCA.RegenObjectRequest(decoding: bytes),
               CCA.ObjectType.object(payload.objectType, numbering: profile.ccaObjectNumbering) == .interfaceReport
         else { return .failure(.invalidArgument) }
-        guard let nonce = memory.read(payload.nonceAddress, count: CCA.RegenObjectRequest.nonceSize) else {
+        guard let nonce = memory.readOrNil(payload.nonceAddress, count: CCA.RegenObjectRequest.nonceSize) else {
             return .failure(.badAddress)
         }
         // FW-CCA-1: the nonce must be fresh (differ from the one the cached report was made with).
@@ -427,7 +427,7 @@ public final class CCAPlatform: LinkTSMDriver {
               let cached = vdev.cache[object], !cached.isEmpty
         else { return .failure(.invalidArgument) }
         let response = CCA.ObjectInfoResponse(objectSize: UInt32(truncatingIfNeeded: cached.count)).encoded()
-        guard memory.write(request.responseAddress, response) else { return .failure(.ioError) }
+        guard memory.writeSucceeded(request.responseAddress, response) else { return .failure(.ioError) }
         return GuestRequestOutcome(residue: Int(request.responseLength) - 4, response: response)
     }
 

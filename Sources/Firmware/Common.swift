@@ -150,23 +150,32 @@ public struct GuestRequestOutcome: Sendable, Equatable, CustomStringConvertible 
 
 /// The user address space of the calling process, as the driver sees it through `sockptr`s.
 ///
-/// Reads and writes that touch an unmapped byte fail as a whole (nothing is written) and the
-/// driver maps that to its architecture's copy-fault errno (EFAULT on copy-in; EIO for CCA's
-/// READ_OBJECT copy-out, arch-backends.md §1.2).
+/// The requirements are those of the simulated kernel's `UserAddressSpace`, so the kernel glue
+/// conforms it with an empty extension. Reads and writes that touch an unmapped byte fail as a
+/// whole (nothing is written); the driver maps that to its architecture's copy-fault errno
+/// (EFAULT on copy-in; EIO for CCA's READ_OBJECT/OBJECT_INFO copy-out, arch-backends.md §1.2),
+/// whatever errno the memory threw.
 public protocol UserMemory {
-    /// `count` bytes at `address`, or nil when any of them is not mapped.
-    func read(_ address: UInt64, count: Int) -> [UInt8]?
-    /// Writes `bytes` at `address`; false (and nothing written) when any byte is not mapped.
-    func write(_ address: UInt64, _ bytes: [UInt8]) -> Bool
+    /// `count` bytes at `address`; throws (e.g. EFAULT) when any of them is not mapped.
+    func read(_ address: UInt64, count: Int) throws(Errno) -> [UInt8]
+    /// Writes `bytes` at `address`; throws (and writes nothing) when any byte is not mapped.
+    func write(_ address: UInt64, _ bytes: [UInt8]) throws(Errno)
+}
+
+extension UserMemory {
+    /// The bytes, or nil on a fault.
+    func readOrNil(_ address: UInt64, count: Int) -> [UInt8]? { try? read(address, count: count) }
+    /// True when the write succeeded.
+    func writeSucceeded(_ address: UInt64, _ bytes: [UInt8]) -> Bool { (try? write(address, bytes)) != nil }
 }
 
 /// A simple user address space made of mapped regions, for tests, scripts and the guest agent.
 ///
 /// Not thread-safe by itself: one request at a time, as a single calling thread would use it.
-public final class FlatUserMemory: UserMemory {
+public final class MappedUserMemory: UserMemory {
     private var regions: [(base: UInt64, bytes: [UInt8])] = []
 
-    /// Creates the value from its fields.
+    /// An empty address space.
     public init() {}
 
     /// Maps `bytes` at `base` (replacing any region with the same base).
@@ -181,20 +190,19 @@ public final class FlatUserMemory: UserMemory {
     /// The bytes of the region mapped at `base`, or nil.
     public func region(_ base: UInt64) -> [UInt8]? { regions.first { $0.base == base }?.bytes }
 
-    /// See ``UserMemory/read(_:count:)``.
-    public func read(_ address: UInt64, count: Int) -> [UInt8]? {
-        guard count >= 0 else { return nil }
+    /// See ``UserMemory/read(_:count:)``; throws EFAULT outside a mapped region.
+    public func read(_ address: UInt64, count: Int) throws(Errno) -> [UInt8] {
+        guard count >= 0 else { throw .badAddress }
         if count == 0 { return [] }
-        guard let (index, start) = locate(address, count) else { return nil }
+        guard let (index, start) = locate(address, count) else { throw .badAddress }
         return Array(regions[index].bytes[start..<start + count])
     }
 
-    /// See ``UserMemory/write(_:_:)``.
-    public func write(_ address: UInt64, _ bytes: [UInt8]) -> Bool {
-        if bytes.isEmpty { return true }
-        guard let (index, start) = locate(address, bytes.count) else { return false }
+    /// See ``UserMemory/write(_:_:)``; throws EFAULT outside a mapped region.
+    public func write(_ address: UInt64, _ bytes: [UInt8]) throws(Errno) {
+        if bytes.isEmpty { return }
+        guard let (index, start) = locate(address, bytes.count) else { throw .badAddress }
         regions[index].bytes.replaceSubrange(start..<start + bytes.count, with: bytes)
-        return true
     }
 
     private func locate(_ address: UInt64, _ count: Int) -> (Int, Int)? {

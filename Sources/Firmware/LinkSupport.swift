@@ -73,7 +73,7 @@ func envelopeOp(_ request: GuestRequest, arch: TSMArch) -> Result<GuestOp, Errno
 
 /// Copies the request payload in (EFAULT when any byte is unmapped).
 func copyIn(_ request: GuestRequest, _ memory: any UserMemory) -> [UInt8]? {
-    memory.read(request.requestAddress, count: Int(request.requestLength))
+    memory.readOrNil(request.requestAddress, count: Int(request.requestLength))
 }
 
 /// True when [aBase, aTop) and [bBase, bTop) share a byte.

@@ -309,7 +309,7 @@ public final class SEVPlatform: LinkTSMDriver {
         state.sequence[tdi.vm] = expected + 1
         let response = SEV.GuestMessage(sequenceNumber: expected + 1, messageType: message.responseType(numbering),
                                         body: responseBody).encoded()
-        guard memory.write(request.responseAddress, response) else { return .failure(.badAddress) }
+        guard memory.writeSucceeded(request.responseAddress, response) else { return .failure(.badAddress) }
         if op == nil { return GuestRequestOutcome(residue: response.count, response: response) }  // scope API: the length
         return GuestRequestOutcome(residue: Int(request.responseLength) - response.count, response: response)
     }

@@ -346,14 +346,14 @@ public final class TDXPlatform: LinkTSMDriver {
                   let data = object(state, function, payload.objectType), !data.isEmpty
             else { return .failure(.invalidArgument) }
             let response = TDX.ObjectInfoResponse(objectSize: UInt32(truncatingIfNeeded: data.count)).encoded()
-            guard memory.write(request.responseAddress, response) else { return .failure(.badAddress) }
+            guard memory.writeSucceeded(request.responseAddress, response) else { return .failure(.badAddress) }
             return GuestRequestOutcome(residue: Int(request.responseLength) - 4, response: response)
         }
         guard let payload = try? TDX.ReadObjectRequest(decoding: bytes),
               let data = object(state, function, payload.objectType), !data.isEmpty
         else { return .failure(.invalidArgument) }
         guard Int(request.responseLength) >= data.count else { return .failure(.argListTooLong) }
-        guard memory.write(request.responseAddress, data) else { return .failure(.badAddress) }
+        guard memory.writeSucceeded(request.responseAddress, data) else { return .failure(.badAddress) }
         return GuestRequestOutcome(residue: Int(request.responseLength) - data.count, response: data)
     }
 
@@ -362,7 +362,7 @@ public final class TDXPlatform: LinkTSMDriver {
         guard let tdi = state.tdis[function], let payload = try? TDX.RegenObjectRequest(decoding: bytes),
               payload.objectType == TDX.ObjectType.tdiReport.rawValue
         else { return .failure(.invalidArgument) }
-        guard let nonce = memory.read(payload.nonceAddress, count: TDX.RegenObjectRequest.nonceSize) else {
+        guard let nonce = memory.readOrNil(payload.nonceAddress, count: TDX.RegenObjectRequest.nonceSize) else {
             return .failure(.badAddress)
         }
         guard nonce != tdi.reportNonce else { return .failure(.invalidArgument) }  // FW-CCA-1, shared

@@ -452,7 +452,7 @@ struct CCACacheTests {
         let function = FunctionID(bus: 0x3a, device: 0, function: 1)
         try platform.connect(dsm: pf, transport: dsm, evidence: DeviceEvidence(certificateChain: [1, 2, 3]))
         try platform.bind(function: function, dsm: pf, vm: 1, guestID: 1)
-        let memory = FlatUserMemory()
+        let memory = MappedUserMemory()
         memory.map(Address.request, CCA.ReadObjectRequest(objectType: 2).encoded())
         memory.map(Address.response, zeroes: 64)
         let read = platform.guestRequest(function: function, GuestRequest(op: 1, tvmArch: 1, requestAddress: Address.request,

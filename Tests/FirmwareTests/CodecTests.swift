@@ -1,4 +1,5 @@
 import Firmware
+import SystemPackage
 import Testing
 import Wire
 
@@ -225,18 +226,18 @@ struct CodecTests {
         #expect(GuestRequestOutcome(residue: 12).returnValue == 12)
     }
 
-    @Test("FlatUserMemory: reads and writes fail as a whole outside a mapped region")
-    func flatMemory() {
-        let memory = FlatUserMemory()
+    @Test("MappedUserMemory: reads and writes fail as a whole (EFAULT) outside a mapped region")
+    func mappedMemory() throws {
+        let memory = MappedUserMemory()
         memory.map(0x1000, [1, 2, 3, 4])
-        #expect(memory.read(0x1001, count: 3) == [2, 3, 4])
-        #expect(memory.read(0x1002, count: 3) == nil)
-        #expect(memory.read(0x0FFF, count: 1) == nil)
-        #expect(!memory.write(0x1003, [9, 9]))
+        #expect(try memory.read(0x1001, count: 3) == [2, 3, 4])
+        #expect(throws: Errno.badAddress) { try memory.read(0x1002, count: 3) }
+        #expect(throws: Errno.badAddress) { try memory.read(0x0FFF, count: 1) }
+        #expect(throws: Errno.badAddress) { try memory.write(0x1003, [9, 9]) }
         #expect(memory.region(0x1000) == [1, 2, 3, 4])
-        #expect(memory.write(0x1002, [9, 9]))
+        try memory.write(0x1002, [9, 9])
         #expect(memory.region(0x1000) == [1, 2, 9, 9])
-        #expect(memory.read(UInt64.max, count: 1) == nil)
+        #expect(throws: Errno.badAddress) { try memory.read(UInt64.max, count: 1) }
     }
 
     @Test("ops carry the uAPI enumerator names and the §0 numbers")

@@ -23,7 +23,7 @@ struct EndToEndTests {
 
     struct World {
         let dsm: DSM
-        let memory = FlatUserMemory()
+        let memory = MappedUserMemory()
         var deviceState: TDIState? { dsm.tdi(InterfaceID(functionID: EndToEndTests.vf))?.state }
         var ranges: [MMIORange] { dsm.tdi(InterfaceID(functionID: EndToEndTests.vf))?.report?.mmioRanges ?? [] }
         var report: [UInt8] { dsm.tdi(InterfaceID(functionID: EndToEndTests.vf))?.report?.encoded() ?? [] }
@@ -146,7 +146,7 @@ struct EndToEndTests {
         try Self.connectAndBind(platform, world)
         let log = platform.callLog
         let before = world.dsm.tdi(InterfaceID(functionID: Self.vf))
-        let memory = FlatUserMemory()
+        let memory = MappedUserMemory()
         memory.map(0x1000, CCA.SetTDIStateRequest(state: 2).encoded())
         let outcome = platform.guestRequest(function: Self.vf, GuestRequest(op: GuestOp(.setTDIState).rawValue, tvmArch: TVMArch.cca.rawValue,
                                                                              requestAddress: 0x1000, requestLength: 4, responseAddress: 0,

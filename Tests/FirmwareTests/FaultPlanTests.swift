@@ -125,3 +125,38 @@ struct FaultRuleTextTests {
         #expect(h.platform.vdevInfo(function: h.function)?.state == .error)
     }
 }
+
+@Suite("Concurrent guest requests")
+struct ConcurrencyTests {
+    @Test("many tasks reading objects and validating disjoint MMIO on one CCA platform")
+    func concurrentCCA() async throws {
+        let platform = CCAPlatform()
+        let dsm = try DSM(functions: [dsmPF, tdiFunction], entropy: .seeded(4))
+        let pf = FunctionID(bus: 0x3a, device: 0, function: 0)
+        let function = FunctionID(bus: 0x3a, device: 0, function: 1)
+        try platform.connect(dsm: pf, transport: dsm, evidence: DeviceEvidence(certificateChain: [1, 2, 3]))
+        try platform.bind(function: function, dsm: pf, vm: 1, guestID: 1)
+        let results = await withTaskGroup(of: Bool.self) { group in
+            for index in 0..<16 {
+                group.addTask {
+                    let memory = MappedUserMemory()
+                    let payload = index < 8
+                        ? CCA.ValidateMMIORequest(gpaBase: 0x4000_0000 + UInt64(index) * 0x1000, gpaTop: 0x4000_1000 + UInt64(index) * 0x1000,
+                                                  paBase: 0x1000_0000 + UInt64(index) * 0x1000).encoded()
+                        : CCA.ReadObjectRequest(objectType: 1).encoded()
+                    memory.map(0x1000, payload)
+                    memory.map(0x2000, zeroes: 64)
+                    let op: GuestOp = index < 8 ? .validateMMIO : .readObject
+                    let outcome = platform.guestRequest(function: function, GuestRequest(op: op.rawValue, tvmArch: 1, requestAddress: 0x1000,
+                        requestLength: UInt32(payload.count), responseAddress: 0x2000, responseLength: 64), memory: memory)
+                    return outcome.errno == nil
+                }
+            }
+            var all: [Bool] = []
+            for await result in group { all.append(result) }
+            return all
+        }
+        #expect(results.count == 16 && results.allSatisfy { $0 })
+        #expect(platform.vdevInfo(function: function)?.mappings.count == 8)
+    }
+}

@@ -39,7 +39,7 @@ struct Harness<Platform: LinkTSMDriver> {
     let function = FunctionID(bus: 0x3a, device: 0, function: 1)
     let vm: UInt64 = 0x5151
     let guestID: UInt32 = 0x0008
-    let memory = FlatUserMemory()
+    let memory = MappedUserMemory()
     static var evidence: DeviceEvidence {
         DeviceEvidence(certificateChain: [UInt8](repeating: 0xCE, count: 700),
                        measurements: [UInt8](repeating: 0x4D, count: 120), vca: [UInt8](repeating: 0x56, count: 60))

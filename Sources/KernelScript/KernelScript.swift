@@ -1,1 +1,0 @@
-// The `KernelScript` module: the `tsmctl script` step language (docs/script-format.md).

@@ -1,1 +1,0 @@
-// The `VMM` module: see DESIGN.md (Modules) for what it owns and what it may depend on.
