@@ -49,7 +49,6 @@ public final class SimulatedKernel: Sendable {
     public let pciTSM: PCITSMCore
 
     let dispatch: DispatchTable
-    let tsmRequestFields: TSMRequestFields
     private let files = RWProtected(FileTable())
     private let platformDevices = Mutex<Set<String>>([])
     private let nextVM = Atomic<Int>(1)
@@ -75,7 +74,6 @@ public final class SimulatedKernel: Sendable {
         self.memory = UserAddressSpace()
         self.pciTSM = PCITSMCore(profile: profile)
         self.dispatch = DispatchTable(profile: profile)
-        self.tsmRequestFields = TSMRequestFields(profile.tsmReqLayout)
         try pciTSM.addFunctions(functions)
     }
 

@@ -223,3 +223,63 @@ struct TSMReqProfileTests {
         #expect(f.raw(0x3B95, op).0 == .errno(E.EOPNOTSUPP))
     }
 }
+
+@Suite("The kernel's (op, tvm_arch) checks agree with UAPI's matrix in every revised profile")
+struct OpArchMatrixTests {
+    @Test(arguments: ["revised", "rev-k"])
+    func matrix(profileName: String) throws {
+        let f = try Fixture(profile: UAPIProfile.named(profileName))
+        for arch in [UInt32(0), 1, 2, 3, 4, 0xFFFF_FFFF] {
+            for op in Array(UInt32(0)...9) + [63, 64, 0xFFFF_FFFF] {
+                // vDEVICE 99 does not exist: an allowed pair reaches the lookup (ENOENT).
+                let expected: Outcome = f.profile.guestRequestVerdict(op: op, tvmArch: arch).isAllowed
+                    ? .errno(E.ENOENT) : .errno(E.EINVAL)
+                #expect(f.guestRequest(op: op, arch: arch, vdevice: 99).0 == expected, "op \(op) arch \(arch)")
+            }
+        }
+    }
+}
+
+@Suite("v5 TSM_REQ after the lookup (spec 4.2 steps 4-13)")
+struct TSMReqV5PathTests {
+    func request(_ f: Fixture, scope: UInt32 = 0) -> Outcome {
+        let value = IOMMUVDeviceTSMReqV5(vdeviceID: f.vdeviceID, scope: scope, reqLen: 0, respLen: 0, reqUptr: 0, respUptr: 0)
+        return f.raw(f.request(.vdeviceTSMReq), value.encode()).0
+    }
+
+    @Test("v5: no context → ENXIO; bound → the driver (no tsm_code pointer); DSM mutex held + signal → EINTR")
+    func v5Path() throws {
+        let f = try Fixture(profile: .v5)
+        try f.setUp(connect: false)
+        #expect(request(f) == .errno(E.ENXIO))
+        try f.connect()
+        #expect(request(f) == .errno(E.ENXIO))
+        #expect(f.bind() == .value(0))
+        f.sample.configure { $0.tsmCode = 77; $0.residue = 3 }
+        #expect(request(f) == .value(3))
+        let hold = try f.kernel.pciTSM.holdDSMLock(Fixture.dsm)
+        let value = IOMMUVDeviceTSMReqV5(vdeviceID: f.vdeviceID, scope: 1, reqLen: 0, respLen: 0, reqUptr: 0, respUptr: 0)
+        #expect(f.raw(f.request(.vdeviceTSMReq), value.encode(), signalPending: true).0 == .errno(E.EINTR))
+        hold.release()
+    }
+
+    @Test("v5: a non-PCI device → EINVAL after the lookup")
+    func v5Platform() throws {
+        let kernel = try SimulatedKernel(profile: .v5)
+        kernel.addPlatformDevice("mock0")
+        let iommufd = kernel.openIOMMUFD()
+        let vfio = try kernel.openVFIOPlatformDevice("mock0")
+        let dev = try kernel.vfioBindIOMMUFD(vfio, iommufd: iommufd)
+        func run<T: UAPIStruct>(_ id: CommandID, _ value: T) throws -> T {
+            let address = try kernel.memory.map(bytes: value.encode())
+            _ = try kernel.ioctl(iommufd, kernel.profile.command(id)!.request, address)
+            return try T(bytes: kernel.memory.read(address, count: T.layout.size))
+        }
+        let ioas = try run(.ioasAlloc, IOMMUIOASAlloc()).outIOASID
+        let hwpt = try run(.hwptAlloc, IOMMUHWPTAlloc(flags: 1, devID: dev, ptID: ioas)).outHWPTID
+        let viommu = try run(.viommuAlloc, IOMMUVIOMMUAlloc(type: 1, devID: dev, hwptID: hwpt)).outVIOMMUID
+        let vdev = try run(.vdeviceAlloc, IOMMUVDeviceAlloc(viommuID: viommu, devID: dev, virtID: 1)).outVDeviceID
+        let address = try kernel.memory.map(bytes: IOMMUVDeviceTSMReqV5(vdeviceID: vdev, scope: 0, reqLen: 0, respLen: 0, reqUptr: 0, respUptr: 0).encode())
+        #expect(throws: E.EINVAL) { try kernel.ioctl(iommufd, 0x3B96, address) }
+    }
+}

@@ -67,7 +67,7 @@ typealias IOMMUFDHandler = @Sendable (SimulatedKernel, IOMMUFDContext, borrowing
 /// handler and answer `EOPNOTSUPP` after the size read and code match (EMU-KERNEL-4).
 struct DispatchTable: Sendable {
     struct Entry: Sendable {
-        let command: CommandSpec
+        let id: CommandID
         let request: UInt32
         let kernelSize: Int
         let minimumSize: Int
@@ -92,7 +92,7 @@ struct DispatchTable: Sendable {
         var entries = [Entry?](repeating: nil, count: Int(profile.lastCommandNr) - 0x80 + 1)
         for command in profile.commands where command.nr >= 0x80 && command.nr <= profile.lastCommandNr {
             entries[Int(command.nr) - 0x80] = Entry(
-                command: command, request: command.request,
+                id: command.id, request: command.request,
                 kernelSize: command.kernelSize ?? 0, minimumSize: command.minimumSize ?? 0,
                 handler: command.layout == nil ? nil : Self.handlers[command.id])
         }
@@ -135,7 +135,7 @@ extension SimulatedKernel {
             buffer.initializeMemory(as: UInt8.self, repeating: 0)
             try copyStructFromUser(into: buffer, from: argument, userSize: userSize)
             // CONFIG_TSM off: both TSM ioctls answer EOPNOTSUPP after the copy-in (spec 2.2).
-            if !configuration.configTSM, entry.command.id == .vdeviceTSMOp || entry.command.id == .vdeviceTSMReq {
+            if !configuration.configTSM, entry.id == .vdeviceTSMOp || entry.id == .vdeviceTSMReq {
                 throw .notSupported
             }
             // 6-7. The handler; its value is the ioctl's.

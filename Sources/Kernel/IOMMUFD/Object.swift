@@ -3,15 +3,25 @@ import SystemPackage
 
 /// `enum iommufd_object_type` (Linux include/linux/iommufd.h, spec 1.2).
 public enum IOMMUFDObjectType: UInt32, Sendable, Hashable, CustomStringConvertible {
+    /// An iommufd DEVICE (a bound VFIO device).
     case device = 1
+    /// A paging hardware page table.
     case hwptPaging = 2
+    /// A nested hardware page table.
     case hwptNested = 3
+    /// An I/O address space.
     case ioas = 4
+    /// An in-kernel access object.
     case access = 5
+    /// A fault queue.
     case fault = 6
+    /// A virtual IOMMU.
     case viommu = 7
+    /// A virtual device (the guest-visible ID of a device behind a vIOMMU).
     case vdevice = 8
+    /// A vEVENTQ.
     case veventq = 9
+    /// A hardware queue.
     case hwQueue = 10
 
     /// The kernel's name without prefix: `DEVICE`, `HWPT_PAGING`, `IOAS`, `VIOMMU`, `VDEVICE`, ...
@@ -56,12 +66,12 @@ class IOMMUFDObject: @unchecked Sendable {
 }
 
 /// IOAS (spec 1.4): bookkeeping only; IOVA mappings are not modelled.
-final class IOASObject: IOMMUFDObject {
+final class IOASObject: IOMMUFDObject, @unchecked Sendable {
     init(id: UInt32) { super.init(id: id, type: .ioas) }
 }
 
 /// HWPT_PAGING (spec 1.4): holds a `users` reference on its IOAS.
-final class HWPTPagingObject: IOMMUFDObject {
+final class HWPTPagingObject: IOMMUFDObject, @unchecked Sendable {
     let ioas: IOASObject
     let nestParent: Bool
     /// The IOMMU instance of the device it was allocated for.
@@ -96,7 +106,7 @@ struct IOMMUInstance: Hashable, Sendable {
 
 /// DEVICE ("idevice", spec 1.5): created by the VFIO cdev bind, destroyed when the VFIO file
 /// unbinds. VFIO holds an extra `users` (so IOMMU_DESTROY of a device id is always EBUSY).
-final class DeviceObject: IOMMUFDObject {
+final class DeviceObject: IOMMUFDObject, @unchecked Sendable {
     let identity: KernelDeviceIdentity
     /// The pci-tsm node for a PCI function; nil for a platform device.
     let node: PCIFunctionNode?
@@ -124,7 +134,7 @@ final class DeviceObject: IOMMUFDObject {
 
 /// VIOMMU (spec 1.6): holds its parent HWPT and the VM captured from the device named at
 /// allocation; keeps the vDEVICEs by `virt_id`.
-final class VIOMMUObject: IOMMUFDObject {
+final class VIOMMUObject: IOMMUFDObject, @unchecked Sendable {
     let hwpt: HWPTPagingObject
     let vm: VMHandle?
     let iommu: IOMMUInstance
@@ -146,7 +156,7 @@ final class VIOMMUObject: IOMMUFDObject {
 
 /// VDEVICE (spec 1.7): holds its vIOMMU (`users`) and its DEVICE (the lookup's `users` and
 /// `wait_cnt`), and its `virt_id`.
-final class VDeviceObject: IOMMUFDObject {
+final class VDeviceObject: IOMMUFDObject, @unchecked Sendable {
     let viommu: VIOMMUObject
     let device: DeviceObject
     let virtID: UInt64

@@ -5,6 +5,10 @@ import UAPI
 /// `UAPI` layout so the per-request path reads the kernel copy without decoding into arrays.
 struct TSMRequestFields: Sendable {
     let layout: TSMReqLayout
+    /// `UAPIProfile.guestRequestVerdict(op:tvmArch:).isAllowed` for ops 0...63, by arch 1...3
+    /// (bit `op` of `allowed[arch - 1]`), answered once at boot so the per-request check is a
+    /// shift and a mask. Ops above 63 are never valid in any profile (checked at build).
+    let allowed: [UInt64]
     let vdeviceID: Int
     /// `op` (revised) or `scope` (v5).
     let selector: Int
@@ -19,8 +23,14 @@ struct TSMRequestFields: Sendable {
     /// `tsm_code`, -1 when the layout has none (v5).
     let tsmCode: Int
 
-    init(_ layout: TSMReqLayout) {
+    init(_ profile: UAPIProfile) {
+        let layout = profile.tsmReqLayout
         let fields = layout.layout
+        allowed = (UInt32(1)...3).map { arch in
+            (UInt32(0)..<64).reduce(UInt64(0)) { mask, op in
+                profile.guestRequestVerdict(op: op, tvmArch: arch).isAllowed ? mask | (1 << UInt64(op)) : mask
+            }
+        }
         func offset(_ name: String) -> Int { fields.field(named: name)?.offset ?? -1 }
         self.layout = layout
         vdeviceID = offset("vdevice_id")
@@ -32,6 +42,13 @@ struct TSMRequestFields: Sendable {
         reqUptr = offset("req_uptr")
         respUptr = offset("resp_uptr")
         tsmCode = offset("tsm_code")
+    }
+
+    /// (op, arch) allowed by the profile (spec 4.3 steps 1-2 / 6-7).
+    @inline(__always)
+    func isAllowed(op: UInt32, arch: UInt32) -> Bool {
+        guard arch >= 1, arch <= 3, op < 64 else { return false }
+        return allowed[Int(arch) - 1] & (1 << UInt64(op)) != 0
     }
 }
 
@@ -83,13 +100,13 @@ extension IOMMUFDHandlers {
     /// Returns the residue (spec 4.4); a residue above `Int32.max` → `EOVERFLOW` (EMU-KERNEL-9:
     /// the kernel would return it through an `int`, spec 8 item 8).
     static let vdeviceTSMReq: IOMMUFDHandler = { kernel, context, ucmd throws(Errno) in
-        let fields = kernel.tsmRequestFields
+        let fields = kernel.pciTSM.requestFields
         let selector = ucmd.u32(fields.selector)
         var tvmArch: UInt32? = nil
         if fields.layout.hasOpAndArch {
             let arch = ucmd.u32(fields.tvmArch)
             guard TVMArch(rawValue: arch) != nil else { throw .invalidArgument }
-            guard kernel.profile.guestRequestVerdict(op: selector, tvmArch: arch).isAllowed else { throw .invalidArgument }
+            guard fields.isAllowed(op: selector, arch: arch) else { throw .invalidArgument }
             tvmArch = arch
         } else {
             guard ucmd.u32(fields.reserved) == 0 else { throw .notSupported }

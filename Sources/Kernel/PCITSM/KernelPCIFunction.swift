@@ -64,14 +64,23 @@ public struct PCIFunctionAddress: Hashable, Comparable, Sendable, CustomStringCo
 /// The PCI Express device/port type (PCIe Base, Express Capabilities register bits 7:4), as
 /// `pci_pcie_type()` returns it.
 public enum PCIExpressPortType: UInt8, Sendable, Hashable {
+    /// PCI Express Endpoint (`PCI_EXP_TYPE_ENDPOINT`).
     case endpoint = 0x0
+    /// Legacy PCI Express Endpoint.
     case legacyEndpoint = 0x1
+    /// Root Port of a Root Complex.
     case rootPort = 0x4
+    /// Upstream Port of a switch (`PCI_EXP_TYPE_UPSTREAM`).
     case upstreamPort = 0x5
+    /// Downstream Port of a switch.
     case downstreamPort = 0x6
-    case pciToPCIeBridge = 0x7
-    case pcieToPCIBridge = 0x8
+    /// PCI Express to PCI/PCI-X bridge (value 7).
+    case pcieToPCIBridge = 0x7
+    /// PCI/PCI-X to PCI Express bridge (value 8).
+    case pciToPCIeBridge = 0x8
+    /// Root Complex Integrated Endpoint (`PCI_EXP_TYPE_RC_END`).
     case rootComplexIntegratedEndpoint = 0x9
+    /// Root Complex Event Collector.
     case rootComplexEventCollector = 0xA
 }
 

@@ -63,8 +63,12 @@ public final class PCITSMCore: Sendable {
     /// evaluated outside `pci_tsm_rwsem`), written with the lock held for writing.
     private let linkCount = Atomic<Int>(0)
 
+    /// The profile's TSM_REQ layout offsets and cached (op, arch) matrix.
+    let requestFields: TSMRequestFields
+
     init(profile: UAPIProfile) {
         self.profile = profile
+        self.requestFields = TSMRequestFields(profile)
         self.registry = RWState()
     }
 
@@ -531,7 +535,7 @@ public final class PCITSMCore: Sendable {
     func guestRequest(_ node: PCIFunctionNode, _ request: inout TSMGuestRequest, signalPending: Bool) throws(Errno) -> Int {
         if let arch = request.tvmArch {
             guard TVMArch(rawValue: arch) != nil else { throw .invalidArgument }
-            guard profile.guestRequestVerdict(op: request.op, tvmArch: arch).isAllowed else { throw .invalidArgument }
+            guard requestFields.isAllowed(op: request.op, arch: arch) else { throw .invalidArgument }
         } else {
             guard request.op <= TSMReqScope.pciTSMLast.rawValue else { throw .invalidArgument }
         }
