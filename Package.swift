@@ -63,7 +63,7 @@ let package = Package(
         .target(
             name: "KernelScript",
             dependencies: [
-                "Kernel", "UAPI", "PCI", "Device", "Wire",
+                "Kernel", "UAPI", "PCI", "TDISP", "Device", "Firmware", "Wire",
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
             swiftSettings: strict),

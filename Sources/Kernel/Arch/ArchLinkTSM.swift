@@ -61,17 +61,11 @@ public final class DSMPort: TDISPTransport {
     }
 }
 
-/// The kernel's user address space as the firmware's ``Firmware/UserMemory``: a fault (any byte
-/// unmapped, or a write to a read-only mapping) is `nil`/`false`, which each driver turns into its
-/// architecture's copy-fault errno (`EFAULT`; `EIO` for CCA's READ_OBJECT copy-out, §1.2).
-struct KernelUserMemory: UserMemory {
-    let space: UserAddressSpace
-    func read(_ address: UInt64, count: Int) -> [UInt8]? { try? space.read(address, count: count) }
-    func write(_ address: UInt64, _ bytes: [UInt8]) -> Bool {
-        do throws(Errno) { try space.write(address, bytes) } catch { return false }
-        return true
-    }
-}
+/// The kernel's user address space is the firmware's ``Firmware/UserMemory`` as it is: its
+/// `read`/`write` throw `EFAULT` when any byte is unmapped (or, for a write, read-only), which each
+/// driver turns into its architecture's copy-fault errno (`EFAULT`; `EIO` for CCA's READ_OBJECT
+/// copy-out, arch-backends.md §1.2).
+extension UserAddressSpace: UserMemory {}
 
 /// A host TSM driver for one architecture: the glue between pci-tsm's `link_ops` and a firmware
 /// model (`Firmware.CCAPlatform`, `SEVPlatform`, `TDXPlatform`).
@@ -190,7 +184,7 @@ public final class ArchLinkTSM<Platform: LinkTSMDriver>: ArchTSMDriver {
                                     isUserPointer: request.request.isUser)
         if case .user(let address) = request.request { envelope.requestAddress = address }
         if case .user(let address) = request.response { envelope.responseAddress = address }
-        let memory = KernelUserMemory(space: request.memory)
+        let memory = request.memory
         let outcome: GuestRequestOutcome
         if request.tvmArch == nil {
             // v5: `op` is the scope. Only SEV's driver has a scope form (EMU-ARCH-3).

@@ -42,7 +42,7 @@ public enum ArchPlatformError: Error, Equatable, Sendable, CustomStringConvertib
 /// ```
 ///
 /// Devices: each function of the dump (PFs and their VFs, docs/pci.md EMU-PCI-1) becomes a
-/// ``KernelPCIFunction`` (``KernelPCIFunction/init(_:in:)``, EMU-ARCH-1); each function that can
+/// ``KernelPCIFunction`` (``KernelPCIFunction/fromTopology(_:)``, EMU-KERNEL-11); each function that can
 /// be a DSM (`is_pci_tsm_pf0`) gets `DSM(device:dsm:profile:entropy:)`, serving itself and the
 /// functions of its walk, attached to the driver with SPDM evidence from a device identity made
 /// from a seed (EMU-ARCH-4).
@@ -90,7 +90,7 @@ public final class ArchPlatform: Sendable {
         self.topology = topology
         let kernel: SimulatedKernel
         do {
-            kernel = try SimulatedKernel(profile: uapiProfile, functions: KernelPCIFunction.functions(of: topology))
+            kernel = try SimulatedKernel(profile: uapiProfile, functions: KernelPCIFunction.fromTopology(topology))
         } catch {
             throw .kernel(error)
         }
