@@ -246,3 +246,17 @@ struct ArchGuestRequestTests {
         #expect(PCIFunctionAddress("10000:01:00.0")!.functionID == nil)
     }
 }
+
+@Suite("Arch: kernel-originated requests")
+struct ArchKernelSockptrTests {
+    @Test("a kernel sockptr (pci-tsm's tsm_request hook) is EINVAL for every architecture (§1.2)", arguments: [TVMArch.cca, .tdx])
+    func kernelPointer(arch: TVMArch) throws {
+        let f = try ArchFixture(arch)
+        let log = f.platform.driver.callLog
+        #expect(throws: E.EINVAL) {
+            _ = try f.kernel.pciTSM.hookRequest(f.function, tsm: f.platform.tsmDevice, payload: CCA.SetTDIStateRequest(state: 2).encoded(),
+                                                op: 5, tvmArch: arch.rawValue, memory: f.kernel.memory)
+        }
+        #expect(f.platform.driver.callLog == log && f.deviceState == .configLocked)
+    }
+}

@@ -1,0 +1,76 @@
+import Foundation
+import KernelScript
+import Testing
+
+/// The architecture steps of `tsmctl script` (docs/script-format.md "Architecture steps"): bad
+/// input is refused with the line number at parse time, or ends the run with an error verdict.
+@Suite("Arch script steps")
+struct ArchStepsTests {
+    static let dump = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("Examples/devices/tee-io-endpoint-sriov.lspci").path
+
+    static func parse(_ text: String) -> String? {
+        do {
+            _ = try ScriptParser.parse(text, isErrnoName: { ScriptErrnoNames.errno(named: $0) != nil })
+            return nil
+        } catch {
+            return "\(error)"
+        }
+    }
+
+    static let badLines: [(String, String)] = [
+        (#"{"op":"arch_platform","arch":"arm","devices":["x"]}"#, "\"arch\""),
+        (#"{"op":"arch_platform","arch":"cca"}"#, "devices"),
+        (#"{"op":"arch_platform","arch":"cca","devices":["x"],"switches":{"bogus":true}}"#, "unknown switch"),
+        (#"{"op":"arch_platform","arch":"sev","devices":["x"],"switches":{"sev_set_state_payload":"u16"}}"#, "u16"),
+        (#"{"op":"guest_request","vdevice":1,"payload":"cca.frobnicate"}"#, "unknown payload"),
+        (#"{"op":"guest_request","payload":"cca.set_tdi_state"}"#, "vdevice"),
+        (#"{"op":"guest_request","vdevice":1,"payload":"raw"}"#, "hex"),
+        (#"{"op":"guest_request","vdevice":1,"payload":"cca.set_tdi_state","req_op":"DANCE"}"#, "req_op"),
+        (#"{"op":"guest_request","vdevice":1,"payload":"cca.set_tdi_state","colour":"red"}"#, "colour"),
+        (#"{"op":"guest_call","call":"TDG.VP.VMCALL","device":"e1:04.0","vm":4}"#, "unknown call"),
+        (#"{"op":"tdi_state","device":"e1:04.0","expect_device":"RUNNING"}"#, "RUNNING"),
+        (#"{"op":"fault_plan","rules":["fw:X"]}"#, "fault rule"),
+    ]
+
+    @Test("malformed architecture steps are refused at parse time", arguments: 0..<badLines.count)
+    func refused(_ index: Int) {
+        let (line, fragment) = Self.badLines[index]
+        let error = Self.parse(line)
+        #expect(error?.contains(fragment) == true, "\(line) → \(error ?? "accepted")")
+        #expect(error?.hasPrefix("line 1:") == true)
+    }
+
+    func run(_ lines: [String]) throws -> [ScriptStepResult] {
+        try ScriptEngine.run(lines.joined(separator: "\n"), host: SimulatedKernelHost())
+    }
+
+    @Test("an architecture step before arch_platform ends the run with an error")
+    func needsPlatform() throws {
+        let results = try run([#"{"op":"tdi_state","device":"e1:04.0"}"#])
+        #expect(results.last?.verdict == .error)
+    }
+
+    @Test("an unknown payload field and sample_tsm on an arch platform are errors; a bad dump path too")
+    func runErrors() throws {
+        let platform = #"{"op":"arch_platform","arch":"cca","devices":["\#(Self.dump)"]}"#
+        let field = try run([platform, #"{"op":"guest_request","vdevice":1,"payload":"cca.validate_mmio","fields":{"gpa":1}}"#])
+        #expect(field.last?.verdict == .error && field.last?.details.first?.contains("no field \"gpa\"") == true)
+        let sample = try run([platform, #"{"op":"sample_tsm","arch":"cca"}"#])
+        #expect(sample.last?.verdict == .error)
+        let missing = try run([#"{"op":"arch_platform","arch":"tdx","devices":["/nonexistent.lspci"]}"#])
+        #expect(missing.last?.verdict == .error)
+        let call = try run([platform, #"{"op":"create_vm","save":"vm"}"#,
+                            #"{"op":"guest_call","call":"TDG.TDI.START","device":"e1:04.0","vm":"$vm"}"#])
+        #expect(call.last?.verdict == .error && call.last?.details.first?.contains("TDX") == true)
+    }
+
+    @Test("tdi_state reads both views; a wrong expectation is a mismatch naming both values")
+    func tdiState() throws {
+        let results = try run([#"{"op":"arch_platform","arch":"sev","devices":["\#(Self.dump)"]}"#,
+                               #"{"op":"tdi_state","device":"e1:04.0","expect_device":"CONFIG_UNLOCKED","expect_firmware":"none"}"#,
+                               #"{"op":"tdi_state","device":"e1:04.0","expect_device":"RUN"}"#])
+        #expect(results.map(\.verdict) == [.ok, .ok, .mismatch])
+        #expect(results.last?.details == ["device: expected RUN, got CONFIG_UNLOCKED"])
+    }
+}
