@@ -111,7 +111,7 @@ enum ArchStepParser {
     ]
     static let calls: Set<String> = [
         "RSI_VDEV_GET_INFO", "RSI_VDEV_VALIDATE_MAPPING", "RSI_VDEV_DMA_ENABLE", "RSI_VDEV_DMA_DISABLE",
-        "TDG.TDI.RD", "TDG.TDI.START", "TDG.MMIO.ACCEPT", "TDG.DMAR.ACCEPT",
+        "TDG.TDI.RD", "TDG.TDI.START", "TDG.MMIO.ACCEPT", "TDG.DMAR.ACCEPT", "TDG.VP.VMCALL.TDCM",
     ]
     static let states: Set<String> = ["CONFIG_UNLOCKED", "CONFIG_LOCKED", "RUN", "ERROR", "none"]
     static let switches: [String: Set<String>] = [
@@ -502,6 +502,15 @@ extension ScriptEngine {
             case "TDG.TDI.START":
                 let f = try archFields(call.fields, allowed: ["session"], context: call.call)
                 status = tdx.tdgTDIStart(address, vm: vm, bindSessionID: f["session"])
+            case "TDG.VP.VMCALL.TDCM":
+                let f = try archFields(call.fields, allowed: ["operation"], context: call.call)
+                guard let answer = platform.tdcm(address, vm: vm, operation: UInt16(truncatingIfNeeded: f["operation"] ?? 1)) else {
+                    throw ScriptRunError("TDCM operation \(f["operation"] ?? 1): not served by the TDX module (BIND, START_TDI and UNBIND go through the kernel)")
+                }
+                status = UInt64(answer.status)
+                var value: UInt64 = 0
+                for (index, byte) in answer.data.prefix(8).enumerated() { value |= UInt64(byte) << (8 * UInt64(index)) }
+                outputs = [("error", UInt64(answer.error)), ("data_length", UInt64(answer.data.count)), ("value", value)]
             case "TDG.MMIO.ACCEPT":
                 let f = try archFields(call.fields, allowed: ["gpa", "pages"], context: call.call)
                 let gpa = f["gpa"] ?? 0

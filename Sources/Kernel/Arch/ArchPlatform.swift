@@ -165,3 +165,21 @@ public final class ArchPlatform: Sendable {
     /// The TDX driver, when the platform is TDX.
     public var tdx: TDXLinkTSM? { driver as? TDXLinkTSM }
 }
+
+extension ArchPlatform {
+    /// The VMM's TDCM service for a TD's `TDG.VP.VMCALL<TDCM>` (arch-backends.md §3.1-§3.2,
+    /// EMU-TDX-1/3): the read-only operations (CHECK_TEEIO_SUPP, GET_DEV_INFO, GET_TDI_REPORT,
+    /// GET_TDI_STATE) answered by the TDX module model for `function` of the VM `vm`, with the
+    /// DSM that serves the function. Returns the answered buffer (status COMPLETED 1 with data, or
+    /// ERROR 2 with a TDCM error such as TDISP_MESSAGE 14); nil when the platform is not TDX, no DSM
+    /// serves the function, or the operation is one the VMM routes through the kernel (BIND,
+    /// START_TDI, UNBIND) or is unknown.
+    public func tdcm(_ function: PCIFunctionAddress, vm: VMHandle, operation: UInt16) -> TDX.TDCMBuffer? {
+        guard let tdx, let id = function.functionID,
+              let dsmAddress = dsms.first(where: { _, dsm in dsm.functions.contains { $0.functionID == id } })?.key,
+              let dsmID = dsmAddress.functionID
+        else { return nil }
+        return tdx.platform.serviceTDCM(function: id, dsm: dsmID, vm: tdx.firmwareVM(vm),
+                                        request: TDX.TDCMBuffer(operation: operation).encoded())
+    }
+}
