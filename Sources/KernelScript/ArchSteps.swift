@@ -633,6 +633,12 @@ extension ScriptEngine {
 
     func performGuestRequest(_ request: GuestRequestStep, step: ScriptStep, platform: ArchPlatform, target: ArchKernelTarget,
                              into result: inout ScriptStepResult) throws(ScriptRunError) {
+        let held = target.heldLocks
+        guard !held.global && !held.dsm else {
+            // The ioctl would wait for the held lock forever (no signal pending): refuse, as the
+            // engine does for every kernel step while a lock is held.
+            throw ScriptRunError("a pci-tsm lock is held: release it (release_lock) before guest_request")
+        }
         let profile = platform.kernel.profile
         guard profile.tsmReqLayout.hasOpAndArch else {
             throw ScriptRunError("guest_request builds the revised iommu_vdevice_tsm_req; profile \(profile.name) has none (use ioctl)")

@@ -60,6 +60,9 @@ struct ArchStepsTests {
         #expect(sample.last?.verdict == .error)
         let missing = try run([#"{"op":"arch_platform","arch":"tdx","devices":["/nonexistent.lspci"]}"#])
         #expect(missing.last?.verdict == .error)
+        let held = try run([platform, #"{"op":"open_iommufd","save":"fd"}"#, #"{"op":"hold_lock","lock":"global","save":"h"}"#,
+                            #"{"op":"guest_request","vdevice":1,"payload":"cca.set_tdi_state"}"#])
+        #expect(held.last?.verdict == .error && held.last?.details.first?.contains("lock is held") == true)
         let call = try run([platform, #"{"op":"create_vm","save":"vm"}"#,
                             #"{"op":"guest_call","call":"TDG.TDI.START","device":"e1:04.0","vm":"$vm"}"#])
         #expect(call.last?.verdict == .error && call.last?.details.first?.contains("TDX") == true)
