@@ -145,3 +145,21 @@ struct ArchCoverageTests {
         #expect(crossArch && faults)
     }
 }
+
+/// The done-when scripts, as shipped in Examples/scripts: every step ok.
+@Suite("Arch walk examples")
+struct ArchWalkExampleTests {
+    static let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("Examples/scripts")
+
+    @Test("Examples/scripts/<arch>-walk.jsonl: bind, RUN, DSM RUN, DMA where tunnelled, unbind to CONFIG_UNLOCKED; every step ok",
+          arguments: ["cca", "sev", "tdx"])
+    func walk(_ arch: String) throws {
+        let text = try String(contentsOf: Self.folder.appendingPathComponent("\(arch)-walk.jsonl"), encoding: .utf8)
+        let results = try ScriptEngine.run(text, host: SimulatedKernelHost(), baseDirectory: Self.folder.path)
+        #expect(results.count > 20)
+        #expect(results.allSatisfy { $0.verdict == .ok }, "\(results.filter { $0.verdict != .ok }.map(\.jsonLine))")
+        #expect(results.contains { $0.op == "tdi_state" && $0.text == "device RUN firmware RUN" })
+        #expect(results.last?.text == "device CONFIG_UNLOCKED firmware none")
+    }
+}
