@@ -33,9 +33,10 @@ final class ArchFixture: @unchecked Sendable {
     var vdeviceID: UInt32 = 0
 
     init(_ arch: TVMArch, uapi: UAPIProfile = .revised, firmware: FirmwareProfile? = nil,
-         function: PCIFunctionAddress = ArchFixture.vf, connect: Bool = true, bind: Bool = true) throws {
-        platform = try ArchPlatform(arch: arch, lspci: Self.dumpText, uapiProfile: uapi, firmwareProfile: firmware,
-                                    seed: 7, evidence: false)
+         function: PCIFunctionAddress = ArchFixture.vf, connect: Bool = true, bind: Bool = true,
+         on existing: ArchPlatform? = nil) throws {
+        platform = try existing ?? ArchPlatform(arch: arch, lspci: Self.dumpText, uapiProfile: uapi, firmwareProfile: firmware,
+                                                seed: 7, evidence: false)
         self.function = function
         let kernel = platform.kernel
         iommufd = kernel.openIOMMUFD()

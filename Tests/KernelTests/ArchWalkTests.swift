@@ -135,3 +135,32 @@ struct ArchWalkTests {
         #expect(f.deviceState == .configLocked)
     }
 }
+
+@Suite("Arch: two VFs of one DSM in two VMs")
+struct ArchTwoVMTests {
+    @Test("requests for two VFs run concurrently; each VF reaches RUN; each VM keeps its own state", arguments: [TVMArch.cca, .sev, .tdx])
+    func concurrent(arch: TVMArch) async throws {
+        let first = try ArchFixture(arch)
+        let second = try ArchFixture(arch, function: PCIFunctionAddress("e1:04.1")!, connect: false, bind: false, on: first.platform)
+        #expect(second.tsmOp(1) == .value(0))
+        #expect(first.vm != second.vm)
+        if arch == .tdx {
+            #expect(first.platform.tdx?.tdgTDIStart(first.function, vm: first.vm) == 0)
+            #expect(second.platform.tdx?.tdgTDIStart(second.function, vm: second.vm) == 0)
+            // A TD cannot start another TD's TDI: TDI_NOT_PRESENT.
+            #expect(first.platform.tdx?.tdgTDIStart(second.function, vm: first.vm) == TDX.Status.tdiNotPresent)
+        }
+        let payload = arch == .sev ? [1] : CCA.SetTDIStateRequest(state: 2).encoded()
+        let outcomes = await withTaskGroup(of: Outcome.self) { group in
+            for fixture in [first, second] { group.addTask { fixture.request(.setTDIState, payload).outcome } }
+            var all: [Outcome] = []
+            for await outcome in group { all.append(outcome) }
+            return all
+        }
+        #expect(outcomes == [.value(0), .value(0)])
+        #expect(first.deviceState == .run && second.deviceState == .run)
+        #expect(first.firmwareState == .run && second.firmwareState == .run)
+        #expect(first.tsmOp(2) == .value(0))
+        #expect(first.deviceState == .configUnlocked && second.deviceState == .run)
+    }
+}
