@@ -54,7 +54,7 @@ let package = Package(
         .target(
             name: "Kernel",
             dependencies: [
-                "UAPI", "PCI", "Device", "Firmware", "Wire",
+                "UAPI", "PCI", "TDISP", "Device", "Firmware", "Wire",
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
             swiftSettings: strict),
@@ -63,7 +63,7 @@ let package = Package(
         .target(
             name: "KernelScript",
             dependencies: [
-                "Kernel", "UAPI", "PCI", "Device", "Wire",
+                "Kernel", "UAPI", "PCI", "TDISP", "Device", "Firmware", "Wire",
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
             swiftSettings: strict),
@@ -99,7 +99,7 @@ let package = Package(
         .testTarget(name: "PCITests", dependencies: ["PCI"], swiftSettings: strict),
         .testTarget(name: "TDISPTests", dependencies: ["TDISP", "Wire"], swiftSettings: strict),
         .testTarget(name: "DeviceTests", dependencies: ["Device", "PCI", "TDISP", "Wire"], swiftSettings: strict),
-        .testTarget(name: "KernelTests", dependencies: ["Kernel", "UAPI", "PCI", "Device", "Wire"], swiftSettings: strict),
+        .testTarget(name: "KernelTests", dependencies: ["Kernel", "UAPI", "PCI", "TDISP", "Device", "Firmware", "Wire"], swiftSettings: strict),
         .testTarget(name: "ConformanceTests", dependencies: ["KernelScript", "Kernel", "UAPI"], swiftSettings: strict),
         .testTarget(
             name: "FirmwareTests",
