@@ -78,6 +78,7 @@ let package = Package(
             name: "Guest",
             dependencies: [
                 "UAPI", "TDISP", "Wire", "Firmware",
+                .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
@@ -105,7 +106,10 @@ let package = Package(
             dependencies: ["Firmware", "Device", "TDISP", "PCI", "UAPI", "Wire", .product(name: "SystemPackage", package: "swift-system")],
             swiftSettings: strict),
         .testTarget(name: "VMMTests", dependencies: ["VMM", "UAPI", "Kernel"], swiftSettings: strict),
-        .testTarget(name: "GuestTests", dependencies: ["Guest", "Device", "TDISP", "Wire"], swiftSettings: strict),
+        .testTarget(
+            name: "GuestTests",
+            dependencies: ["Guest", "Device", "TDISP", "Wire", "Firmware", "PCI", "UAPI", .product(name: "SystemPackage", package: "swift-system")],
+            swiftSettings: strict),
         .testTarget(name: "TsmctlTests", dependencies: ["tsmctl"], swiftSettings: strict),
     ]
 )
