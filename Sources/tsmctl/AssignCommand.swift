@@ -156,7 +156,7 @@ enum AssignRender {
         var parts: [String] = []
         parts.append(outcome.reachedRun ? "TDI reached RUN" : "TDI did not reach RUN")
         parts.append(outcome.evidenceVerified ? "evidence verified" : "evidence not verified")
-        if let refusal = outcome.refusal { parts.append("guest refused the device (\(refusal))") }
+        if let refusal = outcome.refusal { parts.append("guest did not accept the device (\(refusal))") }
         if let failure = outcome.failure { parts.append("reason: \(failure)") }
         parts.append(keep ? "kept assigned, TDI \(outcome.finalState ?? "none")"
                           : (outcome.tornDown ? "torn down, TDI \(outcome.finalState ?? "destroyed")" : "teardown incomplete"))

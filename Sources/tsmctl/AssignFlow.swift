@@ -104,7 +104,7 @@ final class AssignFlow: Sendable {
     let target: PCIFunction
     let dsmFunction: PCIFunction
 
-    private let state = Mutex<(steps: [AssignStep], trace: [AssignTraceLine], messages: Int)>(([], [], 0))
+    private let state = Mutex<(steps: [AssignStep], trace: [AssignTraceLine], messages: Int, reportDecoded: Bool)>(([], [], 0, false))
 
     /// Checks the input: parses the dumps, finds the function and its DSM.
     /// - Throws: ``AssignInputError`` naming the problem and the input.
@@ -359,10 +359,10 @@ final class AssignFlow: Sendable {
         // 3. DSM connect (host administrator, out of band: sysfs tsm/connect)
         do {
             try host.kernel.pciTSM.connect(dsmAddress, "tsm0")
-            step("host-admin", "pci-tsm connect", ["vmm", "kernel", "tsm"], sent: "echo tsm0 > \(dsmFunction.bdf)/tsm/connect",
+            step("host-admin", "pci-tsm connect", ["kernel", "tsm"], sent: "echo tsm0 > \(dsmFunction.bdf)/tsm/connect",
                  result: "DSM connected (SPDM session, IDE, TDISP version and capabilities)")
         } catch {
-            step("host-admin", "pci-tsm connect", ["vmm", "kernel", "tsm"], sent: "tsm0", result: errnoText(error), status: "failed")
+            step("host-admin", "pci-tsm connect", ["kernel", "tsm"], sent: "tsm0", result: errnoText(error), status: "failed")
             return finish("DSM connect of \(dsmFunction.bdf) failed: \(errnoText(error))")
         }
         // 4. TSM bind
@@ -393,6 +393,10 @@ final class AssignFlow: Sendable {
             let agent = GuestAgent(verifier: verifier, observer: { [weak self] event in
                 guard let self else { return }
                 self.guestTrace(event)
+                // The last evidence check (docs/guest.md §3, check 6): everything before it passed.
+                if event.step == "decode interface report" && event.status == .ok {
+                    self.state.withLock { $0.reportDecoded = true }
+                }
                 self.record(host, interface, actor: "guest", event.step, event.path.map(\.rawValue),
                             sent: event.sent, result: event.result, status: event.status.rawValue)
             })
@@ -402,6 +406,7 @@ final class AssignFlow: Sendable {
                 outcome.reachedRun = accepted.tdiState == .run && host.dsm.tdi(interface)?.state == .run
                 if !outcome.reachedRun { outcome.failure = "the TDI is not in RUN after the guest's flow" }
             } catch {
+                outcome.evidenceVerified = state.withLock { $0.reportDecoded }
                 outcome.failure = error.reason
                 outcome.refusal = error.code.description
             }
@@ -442,10 +447,10 @@ final class AssignFlow: Sendable {
         }
         do {
             try host.kernel.pciTSM.disconnect(dsmAddress, "tsm0")
-            step("host-admin", "pci-tsm disconnect", ["vmm", "kernel", "tsm"], sent: "echo tsm0 > \(dsmFunction.bdf)/tsm/disconnect",
+            step("host-admin", "pci-tsm disconnect", ["kernel", "tsm"], sent: "echo tsm0 > \(dsmFunction.bdf)/tsm/disconnect",
                  result: "DSM disconnected")
         } catch {
-            step("host-admin", "pci-tsm disconnect", ["vmm", "kernel", "tsm"], sent: "tsm0", result: errnoText(error), status: "failed")
+            step("host-admin", "pci-tsm disconnect", ["kernel", "tsm"], sent: "tsm0", result: errnoText(error), status: "failed")
         }
         outcome.tornDown = teardownOK
         return finish(outcome.failure)

@@ -34,9 +34,9 @@ struct AssignCommandTests {
         let unbind = try #require(lines.firstIndex { $0.contains("IOMMU_VDEVICE_TSM_OP UNBIND") })
         #expect(lines[unbind + 1].contains("TDI: CONFIG_UNLOCKED"))
         if pick.isEmpty {
-            #expect(result.stdout.contains("tsmctl assign: e1:00.0 (DSM e1:00.0)"))
+            #expect(result.stdout.contains("tsmctl assign: 0000:e1:00.0 (DSM 0000:e1:00.0)"))
         } else {
-            #expect(result.stdout.contains("tsmctl assign: e1:04.0 (DSM e1:00.0)"))
+            #expect(result.stdout.contains("tsmctl assign: 0000:e1:04.0 (DSM 0000:e1:00.0)"))
         }
     }
 
@@ -69,8 +69,18 @@ struct AssignCommandTests {
     func tamper(target: (String, String), arch: String) throws {
         let result = try Self.assign(["--arch", arch, "--device", Self.sriov, "--vf", "1", "--tamper", target.0])
         #expect(result.status == 1, "\(result.stdout)")
-        #expect(result.stdout.contains("guest refused the device (\(target.1))"), "\(result.stdout)")
+        #expect(result.stdout.contains("evidence not verified; guest did not accept the device (\(target.1))"), "\(result.stdout)")
         #expect(!result.stdout.contains("TDI: RUN"))
+    }
+
+    /// START_INTERFACE_REQUEST (0x86) answered with TDISP_ERROR INVALID_NONCE (0x0102, TDISP 1.0
+    /// error codes): RUN is never reached, but the evidence was verified before it.
+    @Test("a TDISP fault at START_INTERFACE stops the flow after the evidence checks", arguments: ["cca", "sev", "tdx"])
+    func tdispFault(arch: String) throws {
+        let result = try Self.assign(["--arch", arch, "--device", Self.sriov, "--vf", "1", "--fault", "tdisp:0x86=error:0x102"])
+        #expect(result.status == 1, "\(result.stdout)")
+        #expect(result.stdout.contains("SET_TDI_STATE [FAILED]"))
+        #expect(result.stdout.contains("FAILED: TDI did not reach RUN; evidence verified; guest did not accept the device (hostRequestFailed)"))
     }
 
     @Test("an injected firmware fault stops the flow")
@@ -82,9 +92,11 @@ struct AssignCommandTests {
     }
 
     @Test("bad input: one line, exit status 2", arguments: [
-        (["--arch", "cca", "--device", "DOE"], "cannot be a TDI"),
+        (["--arch", "cca", "--device", "DOE"], "has no function that can be a TDI: no DSM"),
+        (["--arch", "cca", "--device", "DOE", "--function", "df:00.0"], "0000:df:00.0 in "),
+        (["--arch", "cca", "--device", "SRIOV", "--function", "e1:00"], "--function e1:00 is not a PCI address"),
         (["--arch", "cca", "--device", "SRIOV", "--function", "e1:07.0"], "--function e1:07.0: no such function"),
-        (["--arch", "cca", "--device", "SRIOV", "--vf", "5"], "--vf 5: e1:00.0 has 4 VFs"),
+        (["--arch", "cca", "--device", "SRIOV", "--vf", "5"], "--vf 5: 0000:e1:00.0 has 4 VFs (TotalVFs) in "),
         (["--arch", "cca", "--device", "SRIOV", "--vf", "0"], "--vf 0"),
         (["--arch", "arm", "--device", "SRIOV"], "--arch arm: not an architecture"),
         (["--arch", "cca", "--device", "SRIOV", "--tamper", "bar"], "--tamper bar"),
@@ -118,6 +130,9 @@ struct AssignCommandTests {
         #expect(result.status == 2)
         #expect(result.stderr.contains("doe-two-mailboxes.lspci"))
         #expect(result.stderr.contains("no DSM"))
+        let named = try Self.assign(["--arch", "tdx", "--device", Self.doeTwoMailboxes, "--function", "df:00.0"])
+        #expect(named.status == 2)
+        #expect(named.stderr.contains("0000:df:00.0 in \(Self.doeTwoMailboxes) cannot be a TDI: no DSM above it"))
     }
 
     @Test("--backend linux fails cleanly with the Linux backend's diagnosis")
