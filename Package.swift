@@ -108,7 +108,7 @@ let package = Package(
         .testTarget(name: "VMMTests", dependencies: ["VMM", "UAPI", "Kernel"], swiftSettings: strict),
         .testTarget(
             name: "GuestTests",
-            dependencies: ["Guest", "Device", "TDISP", "Wire", "Firmware", "PCI", "UAPI", .product(name: "SystemPackage", package: "swift-system")],
+            dependencies: ["Guest", "Device", "TDISP", "Wire", "Firmware", "PCI", "UAPI", "Kernel", "VMM", .product(name: "SystemPackage", package: "swift-system")],
             swiftSettings: strict),
         .testTarget(name: "TsmctlTests", dependencies: ["tsmctl"], swiftSettings: strict),
     ]
