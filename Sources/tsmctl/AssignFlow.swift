@@ -83,7 +83,8 @@ struct AssignOutcome: Sendable, Encodable {
     var tornDown: Bool
     /// The TDI state at the end (device view).
     var finalState: String?
-    var succeeded: Bool { reachedRun && evidenceVerified }
+    /// Exit status 0: the TDI reached RUN and the evidence verified.
+    var succeeded = false
 }
 
 /// One JSON Lines record of `--trace` (docs/decode.md "Trace line format"; the extra keys
@@ -310,6 +311,7 @@ final class AssignFlow: Sendable {
             outcome.failure = failure
             outcome.steps = steps
             outcome.finalState = deviceState()
+            outcome.succeeded = outcome.reachedRun && outcome.evidenceVerified
             return outcome
         }
         let vmmPath = ["vmm", "kernel"]

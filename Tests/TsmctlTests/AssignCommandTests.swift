@@ -56,6 +56,9 @@ struct AssignCommandTests {
         #expect(object["reachedRun"] as? Bool == true)
         #expect(object["evidenceVerified"] as? Bool == true)
         #expect(object["arch"] as? String == "sev")
+        #expect(object["succeeded"] as? Bool == true)
+        #expect(object["tornDown"] as? Bool == true)
+        #expect(object["finalState"] as? String == "CONFIG_UNLOCKED")
         let steps = try #require(object["steps"] as? [[String: Any]])
         #expect(steps.contains { ($0["tdiState"] as? String) == "RUN" })
     }
