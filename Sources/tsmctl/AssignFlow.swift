@@ -402,8 +402,12 @@ final class AssignFlow: Sendable {
                 self.record(host, interface, actor: "guest", event.step, event.path.map(\.rawValue),
                             sent: event.sent, result: event.result, status: event.status.rawValue)
             })
+            var configured = agent
+            // rev-k numbers no READ_OBJECT / OBJECT_INFO / REGEN_OBJECT (spec §0 "Latest direction"):
+            // the guest then reads every object from the host's copy (docs/guest.md §1).
+            configured.objectOpsTunnelled = profile.rawValue(of: .readObject) != nil
             do {
-                let accepted = try await agent.accept(channel: guestChannel, tsm: tsm)
+                let accepted = try await configured.accept(channel: guestChannel, tsm: tsm)
                 outcome.evidenceVerified = true
                 outcome.reachedRun = accepted.tdiState == .run && host.dsm.tdi(interface)?.state == .run
                 if !outcome.reachedRun { outcome.failure = "the TDI is not in RUN after the guest's flow" }

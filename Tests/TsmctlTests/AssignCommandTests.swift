@@ -40,6 +40,19 @@ struct AssignCommandTests {
         }
     }
 
+    /// rev-k numbers no object ops (kernel-uapi.md, EMU-ARCH-2): the guest reads every object from
+    /// the host's copy, still checked against the TSM's digests, so tampering is still refused.
+    @Test("profile rev-k: RUN with the objects from the host's copy; tampering still refused", arguments: ["cca", "sev", "tdx"])
+    func revK(arch: String) throws {
+        let result = try Self.assign(["--arch", arch, "--device", Self.sriov, "--vf", "4", "--profile", "rev-k"])
+        #expect(result.status == 0, "\(result.stdout)")
+        #expect(result.stdout.contains("profile rev-k"))
+        #expect(!result.stdout.contains("READ_OBJECT"))
+        let tampered = try Self.assign(["--arch", arch, "--device", Self.sriov, "--profile", "rev-k", "--tamper", "report"])
+        #expect(tampered.status == 1)
+        #expect(tampered.stdout.contains("(reportDigestMismatch)"))
+    }
+
     @Test("--keep leaves the TDI in RUN and skips the teardown")
     func keep() throws {
         let result = try Self.assign(["--arch", "cca", "--device", Self.sriov, "--vf", "2", "--keep"])
