@@ -60,6 +60,7 @@ struct AssignCommand: AsyncParsableCommand {
 
     func run() async throws {
         let prepared = await perform()
+        if isatty(STDERR_FILENO) == 1 { _ = try? FileDescriptor.standardError.writeAll(Array("\r\u{1B}[K".utf8)) }
         guard case let .success((flow, outcome)) = prepared else {
             if case let .failure(error) = prepared { ScriptCommand.printError("tsmctl assign: \(error.description)") }
             throw ExitCode(2)

@@ -163,12 +163,18 @@ final class AssignFlow: Sendable {
                             sent: String, result: String, status: String = "ok") {
         let now = host.driver.port(at: host.dsmAddress)?.messages ?? 0
         let tdiState = host.dsm.tdi(interface)?.state.description
-        state.withLock { state in
+        let index = state.withLock { state in
             let count = now - state.messages
             state.messages = now
             let fullPath = count > 0 && !path.contains("device") ? path + ["device"] : path
             state.steps.append(AssignStep(index: state.steps.count + 1, actor: actor, step: name, path: fullPath, sent: sent,
                                           result: result, status: status, tdiState: tdiState, tdispMessages: count))
+            return state.steps.count
+        }
+        // Progress on a terminal only (the transcript goes to stdout at the end).
+        if isatty(STDERR_FILENO) == 1 {
+            let line = "\r\u{1B}[K[\(index)] \(actor): \(name)"
+            _ = try? FileDescriptor.standardError.writeAll(Array(line.utf8))
         }
     }
     private func traceLine(_ line: AssignTraceLine) { state.withLock { $0.trace.append(line) } }
