@@ -264,13 +264,24 @@ final class AssignFlow: Sendable {
     }
 
     /// Trace lines for a guest event's payloads (the arch payload kinds of docs/decode.md).
+    /// Tunnelled payloads get their arch kind (`sev:validate_mmio:request`, …); the guest's direct
+    /// TSM messages (SEV TDI_INFO) theirs; anything else is written only if `auto` decodes it.
     private func guestTrace(_ event: GuestTranscriptEvent) {
-        guard let op = event.op else { return }
-        let short = op.rawValue.replacingOccurrences(of: "TSM_REQ_", with: "").lowercased()
+        let short: String
+        if let op = event.op {
+            short = op.rawValue.replacingOccurrences(of: "TSM_REQ_", with: "").lowercased()
+        } else if event.step.hasPrefix("TDI_INFO") && event.arch == .sev {
+            short = "tdi_info"
+        } else {
+            short = ""
+        }
+        let direct = event.op == nil
         for (bytes, direction) in [(event.request, "request"), (event.response, "response")] where !bytes.isEmpty {
             let specific = "\(event.arch.name):\(short):\(direction)"
-            for kind in [specific, "auto"] where (try? DecodeRegistry.decode(bytes, as: kind, profile: request.profile)) != nil {
-                traceLine(AssignTraceLine(layer: direction == "request" ? "guest" : "firmware", kind: kind, profile: nil,
+            let kinds = short.isEmpty ? ["auto"] : [specific, "auto"]
+            for kind in kinds where (try? DecodeRegistry.decode(bytes, as: kind, profile: request.profile)) != nil {
+                let layer = direction == "request" ? "guest" : (direct ? "tsm" : "firmware")
+                traceLine(AssignTraceLine(layer: layer, kind: kind, profile: nil,
                                           hex: Hex.encode(bytes), step: event.step, direction: direction))
                 break
             }
