@@ -49,6 +49,9 @@ struct AssignCommand: AsyncParsableCommand {
     @Option(name: .long, help: "A firmware fault rule, e.g. fw:TDI_BIND=0x3c (repeatable; docs/firmware.md).")
     var fault: [String] = []
 
+    @Option(name: .long, help: "The guest's trust anchor: a root certificate file, PEM or DER (default: the emulated device's root).")
+    var trustAnchor: String?
+
     @Flag(name: .long, help: "Print the transcript and summary as JSON.")
     var json = false
 
@@ -121,13 +124,27 @@ struct AssignCommand: AsyncParsableCommand {
             }
             target = chosen
         }
+        var anchor: (path: String, verifier: EvidenceVerifier)?
+        if let trustAnchor {
+            guard let data = FileManager.default.contents(atPath: trustAnchor) else {
+                throw AssignInputError("--trust-anchor \(trustAnchor): cannot read the file")
+            }
+            let text = String(decoding: data, as: UTF8.self)
+            do {
+                let verifier = text.contains("-----BEGIN")
+                    ? try EvidenceVerifier(trustAnchorPEM: text) : try EvidenceVerifier(trustAnchorDER: Array(data))
+                anchor = (trustAnchor, verifier)
+            } catch {
+                throw AssignInputError("--trust-anchor \(trustAnchor): not an X.509 certificate (PEM or DER)")
+            }
+        }
         var devices: [(path: String, text: String)] = []
         for path in device {
             guard let text = readTextFile(path, limit: 16 << 20) else { throw AssignInputError("--device \(path): cannot read the file") }
             devices.append((path, text))
         }
         return AssignRequest(arch: tvmArch, devices: devices, function: function, vf: vf, profile: uapiProfile,
-                             keep: keep, tamper: target, faults: fault)
+                             keep: keep, tamper: target, faults: fault, trustAnchor: anchor)
     }
 }
 

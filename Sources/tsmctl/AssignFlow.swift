@@ -38,6 +38,8 @@ struct AssignRequest: Sendable {
     var tamper: TamperingChannel.Target?
     /// `--fault` rules (firmware FaultPlan text form).
     var faults: [String] = []
+    /// `--trust-anchor`: the file and the verifier built on it (default: the emulated device's root).
+    var trustAnchor: (path: String, verifier: EvidenceVerifier)?
 }
 
 /// One line of the transcript: a step, the layers it crossed, what was sent, what came back,
@@ -407,7 +409,7 @@ final class AssignFlow: Sendable {
             let guestChannel: any GuestRequestChannel = request.tamper.map { TamperingChannel(channel, tampering: $0) } ?? channel
             guard let tsm = GuestTSMInterface.simulated(host.driver.linkFirmware, function: functionID, vm: firmwareVM,
                                                         evidence: host.evidence),
-                  let verifier = try? EvidenceVerifier(trustAnchorDER: host.trustAnchor)
+                  let verifier = request.trustAnchor?.verifier ?? (try? EvidenceVerifier(trustAnchorDER: host.trustAnchor))
             else { return finish("the guest's TSM interface could not be built") }
             let agent = GuestAgent(verifier: verifier, observer: { [weak self] event in
                 guard let self else { return }
@@ -476,6 +478,9 @@ final class AssignFlow: Sendable {
             step("host-admin", "pci-tsm disconnect", ["kernel", "tsm"], sent: "tsm0", result: errnoText(error), status: "failed")
         }
         outcome.tornDown = teardownOK
+        if let anchor = request.trustAnchor, outcome.refusal == GuestAcceptanceError.Code.certificateUntrusted.description {
+            throw AssignInputError("--trust-anchor \(anchor.path): the device's certificate chain does not verify to it (\(outcome.failure ?? "certificateUntrusted"))")
+        }
         return finish(outcome.failure)
     }
 }

@@ -140,6 +140,20 @@ struct AssignCommandTests {
         #expect(result.stdout.isEmpty)
     }
 
+    /// Issue 6 "Bad input": a trust anchor that does not match is one line and exit status 2.
+    @Test("--trust-anchor: another vendor's root, and a file that is no certificate, exit 2")
+    func trustAnchor() throws {
+        let other = Self.root.appendingPathComponent("Examples/anchors/other-vendor-root.pem").path
+        let result = try Self.assign(["--arch", "cca", "--device", Self.sriov, "--trust-anchor", other])
+        #expect(result.status == 2)
+        #expect(result.stderr.contains("--trust-anchor \(other): the device's certificate chain does not verify to it"))
+        #expect(result.stderr.split(separator: "\n").count == 1)
+        let notCertificate = Self.root.appendingPathComponent("Examples/devices/SOURCES.md").path
+        let bad = try Self.assign(["--arch", "sev", "--device", Self.sriov, "--trust-anchor", notCertificate])
+        #expect(bad.status == 2)
+        #expect(bad.stderr == "tsmctl assign: --trust-anchor \(notCertificate): not an X.509 certificate (PEM or DER)\n")
+    }
+
     @Test("the doe-two-mailboxes dump is refused, naming the function and the file")
     func doeRefused() throws {
         let result = try Self.assign(["--arch", "tdx", "--device", Self.doeTwoMailboxes])
