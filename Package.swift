@@ -57,7 +57,7 @@ let package = Package(
         .target(
             name: "Kernel",
             dependencies: [
-                "UAPI", "PCI", "Device", "Firmware", "Wire", "Sync",
+                "UAPI", "PCI", "TDISP", "Device", "Firmware", "Wire", "Sync",
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
             swiftSettings: strict),
@@ -66,7 +66,7 @@ let package = Package(
         .target(
             name: "KernelScript",
             dependencies: [
-                "Kernel", "UAPI", "PCI", "Device", "Wire",
+                "Kernel", "UAPI", "PCI", "TDISP", "Device", "Firmware", "Wire",
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
             swiftSettings: strict),
@@ -81,6 +81,7 @@ let package = Package(
             name: "Guest",
             dependencies: [
                 "UAPI", "TDISP", "Wire", "Firmware",
+                .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
@@ -101,14 +102,17 @@ let package = Package(
         .testTarget(name: "PCITests", dependencies: ["PCI"], swiftSettings: strict),
         .testTarget(name: "TDISPTests", dependencies: ["TDISP", "Wire"], swiftSettings: strict),
         .testTarget(name: "DeviceTests", dependencies: ["Device", "PCI", "TDISP", "Wire"], swiftSettings: strict),
-        .testTarget(name: "KernelTests", dependencies: ["Kernel", "UAPI", "PCI", "Device", "Wire", "Sync"], swiftSettings: strict),
+        .testTarget(name: "KernelTests", dependencies: ["Kernel", "UAPI", "PCI", "TDISP", "Device", "Firmware", "Wire", "Sync"], swiftSettings: strict),
         .testTarget(name: "ConformanceTests", dependencies: ["KernelScript", "Kernel", "UAPI"], swiftSettings: strict),
         .testTarget(
             name: "FirmwareTests",
             dependencies: ["Firmware", "Device", "TDISP", "PCI", "UAPI", "Wire", .product(name: "SystemPackage", package: "swift-system")],
             swiftSettings: strict),
         .testTarget(name: "VMMTests", dependencies: ["VMM", "UAPI", "Kernel"], swiftSettings: strict),
-        .testTarget(name: "GuestTests", dependencies: ["Guest", "Device", "TDISP", "Wire"], swiftSettings: strict),
+        .testTarget(
+            name: "GuestTests",
+            dependencies: ["Guest", "Device", "TDISP", "Wire", "Firmware", "PCI", "UAPI", "Kernel", "VMM", .product(name: "SystemPackage", package: "swift-system")],
+            swiftSettings: strict),
         .testTarget(name: "TsmctlTests", dependencies: ["tsmctl"], swiftSettings: strict),
     ]
 )

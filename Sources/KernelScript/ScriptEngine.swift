@@ -140,13 +140,16 @@ public final class ScriptEngine {
             target = try host.makeTarget(platform, baseDirectory: baseDirectory)
             result.text = "profile \(target?.profileName ?? "?")"
             return
+        case let .arch(arch):
+            try performArch(arch, step, into: &result)
+            return
         default:
             break
         }
         let kernel = try kernelTarget()
         try checkHeldLocks(step, kernel: kernel)
         switch step.action {
-        case .comment, .platform:
+        case .comment, .platform, .arch:
             return
         case let .openIOMMUFD(save):
             let outcome = kernel.openIOMMUFD()
@@ -380,7 +383,7 @@ public final class ScriptEngine {
     // MARK: - Checks
 
     /// Compares a kernel outcome with the step's `expect` (nil = must not fail) and fills rc/errno.
-    private func check(
+    func check(
         _ outcome: Result<Int, Errno>, step: ScriptStep, into result: inout ScriptStepResult, save: String?,
         reportValue: Bool = true
     ) {
@@ -508,6 +511,7 @@ extension ScriptStep {
         case .checkBuffer: return "check_buffer"
         case .ioctl: return "ioctl"
         case .sampleTSM: return "sample_tsm"
+        case let .arch(arch): return arch.opName
         }
     }
 }

@@ -44,7 +44,7 @@ public enum ScriptParser {
             "expect", "expect_fields", "expect_buffer",
         ],
         "sample_tsm": ["mode", "response", "residue", "tsm_code", "errno", "bind_errno", "streams", "arch"],
-    ]
+    ].merging(ArchStep.keysByOp) { common, _ in common }
 
     /// Largest buffer a `buffer` step may map (16 MiB).
     public static let maximumBufferSize = 16 << 20
@@ -226,7 +226,7 @@ private struct LineReader {
                 tsmCode: try optionalValue("tsm_code"), errno: errnos[0], bindErrno: errnos[1], streams: streams,
                 arch: try optionalString("arch")))
         default:
-            throw fail("unknown op \"\(op)\"")
+            return .arch(try ArchStepParser.parse(op, json, fail: fail))
         }
     }
 

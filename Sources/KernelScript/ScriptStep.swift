@@ -59,6 +59,9 @@ public struct ScriptStep: Sendable {
         case ioctl(IoctlSpec)
         /// `sample_tsm`: configure the sample link TSM's scripted `guest_req`.
         case sampleTSM(SampleTSMSpec)
+        /// The architecture steps (`arch_platform`, `guest_request`, `guest_call`, `tdi_state`,
+        /// `tdi_report`, `fault_plan`): ArchSteps.swift.
+        case arch(ArchStep)
     }
 
     /// What the step's result must be.

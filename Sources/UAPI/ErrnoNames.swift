@@ -26,6 +26,7 @@ import SystemPackage
 /// | ENOSPC | 28 | `.noSpace` |
 /// | ERANGE | 34 | `.outOfRange` |
 /// | ENOSYS | 38 | `.noFunction` |
+/// | EPROTO | 71 | `.protocolError` (CCA SET_TDI_STATE, arch-backends.md §1.2) |
 /// | EOVERFLOW | 75 | `.overflow` |
 /// | EBADFD | 77 | `.fileDescriptorInBadState` (defined here) |
 /// | EMSGSIZE | 90 | `.messageTooLong` |
@@ -41,7 +42,7 @@ public enum ErrnoName {
         ("EPERM", 1), ("ENOENT", 2), ("EINTR", 4), ("EIO", 5), ("ENXIO", 6), ("E2BIG", 7),
         ("EBADF", 9), ("EAGAIN", 11), ("ENOMEM", 12), ("EACCES", 13), ("EFAULT", 14),
         ("EBUSY", 16), ("EEXIST", 17), ("ENODEV", 19), ("EINVAL", 22), ("ENOTTY", 25),
-        ("ENOSPC", 28), ("ERANGE", 34), ("ENOSYS", 38), ("EOVERFLOW", 75), ("EBADFD", 77),
+        ("ENOSPC", 28), ("ERANGE", 34), ("ENOSYS", 38), ("EPROTO", 71), ("EOVERFLOW", 75), ("EBADFD", 77),
         ("EMSGSIZE", 90), ("EOPNOTSUPP", 95), ("ETIMEDOUT", 110),
     ]
 

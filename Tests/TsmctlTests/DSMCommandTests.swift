@@ -7,38 +7,10 @@ import Testing
     static let root = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
-    /// The built `tsmctl`, next to the test bundle.
-    static func executable() throws -> URL {
-        var candidates: [URL] = []
-        if let first = CommandLine.arguments.first {
-            var directory = URL(fileURLWithPath: first).deletingLastPathComponent()
-            while directory.pathExtension == "xctest" || directory.lastPathComponent == "MacOS" || directory.lastPathComponent == "Contents" {
-                directory = directory.deletingLastPathComponent()
-            }
-            candidates.append(directory.appendingPathComponent("tsmctl"))
-        }
-        candidates.append(Bundle.main.bundleURL.deletingLastPathComponent().appendingPathComponent("tsmctl"))
-        candidates.append(root.appendingPathComponent(".build/debug/tsmctl"))
-        let found = candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) }
-        return try #require(found, "tsmctl not found in \(candidates.map(\.path))")
-    }
-
-    /// Runs `tsmctl dsm <arguments>` with `input` on standard input.
+    /// Runs `tsmctl dsm <arguments>` with `input` on standard input, through the shared ``CLIRunner``.
     static func run(_ arguments: [String], input: String = "") throws -> (status: Int32, stdout: String, stderr: String) {
-        let process = Process()
-        process.executableURL = try executable()
-        process.arguments = ["dsm"] + arguments
-        let stdin = Pipe(), stdout = Pipe(), stderr = Pipe()
-        process.standardInput = stdin
-        process.standardOutput = stdout
-        process.standardError = stderr
-        try process.run()
-        stdin.fileHandleForWriting.write(Data(input.utf8))
-        try stdin.fileHandleForWriting.close()
-        let out = stdout.fileHandleForReading.readDataToEndOfFile()
-        let err = stderr.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: out, as: UTF8.self), String(decoding: err, as: UTF8.self))
+        let result = try CLIRunner.run(["dsm"] + arguments, stdin: input)
+        return (result.status, result.stdout, result.stderr)
     }
 
     static func field(_ line: Substring, _ name: String) -> String? {

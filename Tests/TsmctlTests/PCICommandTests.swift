@@ -9,33 +9,9 @@ struct PCICommandTests {
     static let teeIO = root.appendingPathComponent("Examples/devices/tee-io-endpoint-sriov.lspci").path
     static let doe = root.appendingPathComponent("Examples/devices/doe-two-mailboxes.lspci").path
 
-    struct Result {
-        var status: Int32
-        var stdout: String
-        var stderr: String
-    }
-
-    /// Runs the `tsmctl` next to the test bundle (the package's build directory).
-    static func tsmctl(_ arguments: String...) throws -> Result {
-        let candidates = [
-            URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent(),
-            URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().deletingLastPathComponent(),
-            root.appendingPathComponent(".build/debug"),
-        ].map { $0.appendingPathComponent("tsmctl") }
-        let executable = try #require(candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) })
-        let process = Process()
-        process.executableURL = executable
-        process.arguments = arguments
-        let out = Pipe()
-        let err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        let stderr = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Result(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
-                      stderr: String(decoding: stderr, as: UTF8.self))
+    /// Runs the built `tsmctl` through the shared ``CLIRunner``.
+    static func tsmctl(_ arguments: String...) throws -> CLIResult {
+        try CLIRunner.run(arguments)
     }
 
     @Test func teeIOText() throws {
