@@ -26,8 +26,8 @@ public final class Locked<Value: ~Copyable>: @unchecked Sendable {
     // @unchecked: `value` is only reached between `pthread_mutex_lock` and `pthread_mutex_unlock`.
     // The value lives behind a pointer (not a stored `var`) so an access needs no dynamic
     // exclusivity check: the mutex already gives exclusivity.
-    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
-    private let value: UnsafeMutablePointer<Value>
+    @usableFromInline let mutex: UnsafeMutablePointer<pthread_mutex_t>
+    @usableFromInline let value: UnsafeMutablePointer<Value>
 
     /// Creates an unlocked lock guarding `value`.
     public init(_ value: consuming sending Value) {
@@ -46,7 +46,8 @@ public final class Locked<Value: ~Copyable>: @unchecked Sendable {
     }
 
     /// Runs `body` with exclusive access to the guarded value; errors of `body` pass through.
-    @inline(__always)
+    /// (`@inlinable`: callers in other modules get it specialized, with no generic thunks.)
+    @inlinable @inline(__always)
     public func withLock<R, E: Error>(_ body: (inout Value) throws(E) -> R) throws(E) -> R {
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }
@@ -60,8 +61,8 @@ public final class Locked<Value: ~Copyable>: @unchecked Sendable {
 /// readers does not starve a writer.
 public final class SharedLocked<Value>: @unchecked Sendable {
     // @unchecked: `value` is only reached under the read lock (shared) or write lock (exclusive).
-    private let lock: UnsafeMutablePointer<pthread_rwlock_t>
-    private let value: UnsafeMutablePointer<Value>   // behind a pointer: no exclusivity checks
+    @usableFromInline let lock: UnsafeMutablePointer<pthread_rwlock_t>
+    @usableFromInline let value: UnsafeMutablePointer<Value>   // behind a pointer: no exclusivity checks
 
     /// Creates the guard around `value`.
     public init(_ value: Value) {
@@ -88,7 +89,7 @@ public final class SharedLocked<Value>: @unchecked Sendable {
     }
 
     /// Runs `body` with shared access; errors of `body` pass through.
-    @inline(__always)
+    @inlinable @inline(__always)
     public func read<R, E: Error>(_ body: (borrowing Value) throws(E) -> R) throws(E) -> R {
         pthread_rwlock_rdlock(lock)
         defer { pthread_rwlock_unlock(lock) }
@@ -96,6 +97,7 @@ public final class SharedLocked<Value>: @unchecked Sendable {
     }
 
     /// Runs `body` with exclusive access; errors of `body` pass through.
+    @inlinable
     public func write<R, E: Error>(_ body: (inout Value) throws(E) -> R) throws(E) -> R {
         pthread_rwlock_wrlock(lock)
         defer { pthread_rwlock_unlock(lock) }
@@ -119,11 +121,18 @@ public final class SharedLocked<Value>: @unchecked Sendable {
 public final class WaitableRWLock: @unchecked Sendable {
     // @unchecked: every stored field below `mutex` and `condition` is read and written only with
     // `mutex` held; the pointers themselves never change.
-    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
-    private let condition: UnsafeMutablePointer<pthread_cond_t>
-    private var readers = 0
-    private var writer = false
-    private var writersWaiting = 0
+    @usableFromInline let mutex: UnsafeMutablePointer<pthread_mutex_t>
+    @usableFromInline let condition: UnsafeMutablePointer<pthread_cond_t>
+    /// The counters, behind a pointer (not stored `var`s) so accesses need no dynamic
+    /// exclusivity check; only touched with `mutex` held.
+    @usableFromInline let counters: UnsafeMutablePointer<Counters>
+
+    @usableFromInline struct Counters {
+        @usableFromInline var readers = 0
+        @usableFromInline var writer = false
+        @usableFromInline var writersWaiting = 0
+        @usableFromInline init() {}
+    }
 
     /// Creates an unlocked lock.
     public init() {
@@ -133,9 +142,13 @@ public final class WaitableRWLock: @unchecked Sendable {
         condition = .allocate(capacity: 1)
         condition.initialize(to: pthread_cond_t())
         pthread_cond_init(condition, nil)
+        counters = .allocate(capacity: 1)
+        counters.initialize(to: Counters())
     }
 
     deinit {
+        counters.deinitialize(count: 1)
+        counters.deallocate()
         pthread_cond_destroy(condition)
         condition.deallocate()
         pthread_mutex_destroy(mutex)
@@ -144,57 +157,57 @@ public final class WaitableRWLock: @unchecked Sendable {
 
     /// Takes the lock shared. Returns false (not taken) when it had to wait and `abandon`
     /// returned true.
-    @inline(__always)
+    @inlinable @inline(__always)
     public func lockShared(abandon: () -> Bool) -> Bool {
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }
-        while writer || writersWaiting > 0 {
+        while counters.pointee.writer || counters.pointee.writersWaiting > 0 {
             if abandon() { return false }
             waitBriefly()
         }
-        readers += 1
+        counters.pointee.readers += 1
         return true
     }
 
     /// Drops one shared hold.
-    @inline(__always)
+    @inlinable @inline(__always)
     public func unlockShared() {
         pthread_mutex_lock(mutex)
-        readers -= 1
-        let wake = readers == 0 && writersWaiting > 0
+        counters.pointee.readers -= 1
+        let wake = counters.pointee.readers == 0 && counters.pointee.writersWaiting > 0
         pthread_mutex_unlock(mutex)
         if wake { pthread_cond_broadcast(condition) }
     }
 
     /// Takes the lock exclusively; false when it had to wait and `abandon` returned true.
-    @inline(__always)
+    @inlinable @inline(__always)
     public func lockExclusive(abandon: () -> Bool) -> Bool {
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }
-        if !writer && readers == 0 {
-            writer = true
+        if !counters.pointee.writer && counters.pointee.readers == 0 {
+            counters.pointee.writer = true
             return true
         }
-        writersWaiting += 1
-        while writer || readers > 0 {
+        counters.pointee.writersWaiting += 1
+        while counters.pointee.writer || counters.pointee.readers > 0 {
             if abandon() {
-                writersWaiting -= 1
+                counters.pointee.writersWaiting -= 1
                 // Readers held back by this writer may go now.
                 pthread_cond_broadcast(condition)
                 return false
             }
             waitBriefly()
         }
-        writersWaiting -= 1
-        writer = true
+        counters.pointee.writersWaiting -= 1
+        counters.pointee.writer = true
         return true
     }
 
     /// Drops the exclusive hold.
-    @inline(__always)
+    @inlinable @inline(__always)
     public func unlockExclusive() {
         pthread_mutex_lock(mutex)
-        writer = false
+        counters.pointee.writer = false
         pthread_mutex_unlock(mutex)
         // Waiting readers are not counted, so wake everyone.
         pthread_cond_broadcast(condition)
@@ -204,12 +217,12 @@ public final class WaitableRWLock: @unchecked Sendable {
     public var holders: (readers: Int, writer: Bool) {
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }
-        return (readers, writer)
+        return (counters.pointee.readers, counters.pointee.writer)
     }
 
     /// Waits on the condition (mutex held) for at most about one millisecond, so the caller can
     /// ask `abandon` again (a task's cancellation does not signal the condition).
-    private func waitBriefly() {
+    @usableFromInline func waitBriefly() {
         var now = timespec()
         clock_gettime(CLOCK_REALTIME, &now)
         var deadline = now
