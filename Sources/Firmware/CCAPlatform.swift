@@ -2,7 +2,7 @@
 // and the host driver `cca_tsm_guest_req` in front of it. Source: arch-backends.md §1, §6.1
 // (EMU-CCA-1..4).
 import Crypto
-import Synchronization
+import Sync
 import SystemPackage
 import TDISP
 import UAPI
@@ -21,7 +21,7 @@ public final class CCAPlatform: LinkTSMDriver {
     public let arch = TSMArch.cca
     /// The profile switches (§6.4) this platform runs with.
     public let profile: FirmwareProfile
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     /// A device-memory mapping made by VALIDATE_MMIO: [gpaBase, gpaTop) → paBase.
     public struct Mapping: Sendable, Equatable {

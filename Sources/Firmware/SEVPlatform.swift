@@ -2,7 +2,7 @@
 // validated bits, SDTE, guest-message sequence numbers) and the host `sev-dev-tsm` guest_request
 // in front of it. Source: arch-backends.md §2, §6.2 (EMU-SEV-1..5).
 import Crypto
-import Synchronization
+import Sync
 import SystemPackage
 import TDISP
 import UAPI
@@ -19,7 +19,7 @@ public final class SEVPlatform: LinkTSMDriver {
     public let arch = TSMArch.sev
     /// The profile switches (§6.4) this platform runs with.
     public let profile: FirmwareProfile
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     /// The PSP's view of a TDI.
     public struct TDIInfo: Sendable, Equatable {

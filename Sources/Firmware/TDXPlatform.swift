@@ -1,7 +1,7 @@
 // The Intel TDX Connect platform: the TDX module model (link, bind session, TDI states, guest
 // TDG.TDI.START gate, host MMIO maps and guest accepts, DMAR accept) and the host guest_req in
 // front of it. Entirely emulator-defined: arch-backends.md §3.3, §6.3 (EMU-TDX-1..3).
-import Synchronization
+import Sync
 import SystemPackage
 import TDISP
 import UAPI
@@ -17,7 +17,7 @@ public final class TDXPlatform: LinkTSMDriver {
     public let arch = TSMArch.tdx
     /// The profile switches (§6.4) this platform runs with.
     public let profile: FirmwareProfile
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     /// A host MMIO mapping made by TDH.MMIO.MAP (VALIDATE_MMIO).
     public struct Mapping: Sendable, Equatable {

@@ -1,4 +1,5 @@
 import Synchronization
+import Sync
 import SystemPackage
 import UAPI
 
@@ -50,7 +51,7 @@ public final class SimulatedKernel: Sendable {
 
     let dispatch: DispatchTable
     private let files = RWProtected(FileTable())
-    private let platformDevices = Mutex<Set<String>>([])
+    private let platformDevices = Locked<Set<String>>([])
     private let nextVM = Atomic<Int>(1)
 
     enum OpenFile {

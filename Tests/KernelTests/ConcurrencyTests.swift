@@ -1,5 +1,5 @@
 import Kernel
-import Synchronization
+import Sync
 import SystemPackage
 import Testing
 import UAPI
@@ -8,7 +8,7 @@ import UAPI
 struct ConcurrencyTests {
     /// Counts outcomes by name, and anything the spec does not allow.
     final class Tally: Sendable {
-        let counts = Mutex<[String: Int]>([:])
+        let counts = Locked<[String: Int]>([:])
         func add(_ name: String) { counts.withLock { $0[name, default: 0] += 1 } }
         var snapshot: [String: Int] { counts.withLock { $0 } }
     }

@@ -243,8 +243,8 @@ final class RecordingTSM: PCITSMLinkOps, @unchecked Sendable {
     func guestRequest(_ tdi: PCITDI, _ request: inout TSMGuestRequest) throws(Errno) -> Int { 0 }
 }
 
-import Synchronization
+import Sync
 final class NSLockLike: Sendable {
-    private let mutex = Mutex(())
+    private let mutex = Locked(())
     func run<R>(_ body: () -> R) -> R { mutex.withLock { _ in body() } }
 }

@@ -1,4 +1,4 @@
-import Synchronization
+import Sync
 import TDISP
 import Wire
 
@@ -27,7 +27,7 @@ public final class DSM: Sendable {
     public let profile: DSMProfile
     /// The functions this DSM serves, in the order given.
     public let functions: [TDIFunction]
-    private let state: Mutex<DSMState>
+    private let state: Locked<DSMState>
 
     /// Creates a DSM for `functions`, every TDI in CONFIG_UNLOCKED.
     ///
@@ -52,7 +52,7 @@ public final class DSM: Sendable {
         }
         self.profile = profile
         self.functions = functions
-        self.state = Mutex(DSMState(tdis: tdis, entropy: EntropyState(entropy)))
+        self.state = Locked(DSMState(tdis: tdis, entropy: EntropyState(entropy)))
     }
 
     /// The INTERFACE_IDs this DSM answers for now, ordered by FUNCTION_ID.

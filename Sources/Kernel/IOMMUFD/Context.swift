@@ -1,4 +1,5 @@
 import Synchronization
+import Sync
 import SystemPackage
 
 /// One open `/dev/iommu` (`struct iommufd_ctx`, spec 1.1): the object table with per-context IDs.

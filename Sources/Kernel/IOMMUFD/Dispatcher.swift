@@ -66,12 +66,15 @@ typealias IOMMUFDHandler = @Sendable (SimulatedKernel, IOMMUFDContext, borrowing
 /// size, the minimum size and the handler. Commands the simulation does not model have no
 /// handler and answer `EOPNOTSUPP` after the size read and code match (EMU-KERNEL-4).
 struct DispatchTable: Sendable {
+    /// Plain fields only (no closure, no strings), so reading an entry on every ioctl costs no
+    /// reference counting; the handler is chosen by ``IOMMUFDHandlers/run(_:_:_:_:)``.
     struct Entry: Sendable {
         let id: CommandID
         let request: UInt32
         let kernelSize: Int
         let minimumSize: Int
-        let handler: IOMMUFDHandler?
+        /// The command has a layout and a handler (else `EOPNOTSUPP`, EMU-KERNEL-4).
+        let isModelled: Bool
     }
 
     /// Index `nr - 0x80`; nil = empty slot.
@@ -94,7 +97,7 @@ struct DispatchTable: Sendable {
             entries[Int(command.nr) - 0x80] = Entry(
                 id: command.id, request: command.request,
                 kernelSize: command.kernelSize ?? 0, minimumSize: command.minimumSize ?? 0,
-                handler: command.layout == nil ? nil : Self.handlers[command.id])
+                isModelled: command.layout != nil && Self.handlers[command.id] != nil)
         }
         self.entries = entries
     }
@@ -103,6 +106,23 @@ struct DispatchTable: Sendable {
 /// The handlers, one extension per object kind (IOAS.swift, HWPT.swift, VIOMMU.swift,
 /// VDevice.swift, TSM.swift); IOMMU_DESTROY here.
 enum IOMMUFDHandlers {
+    /// Runs the handler of `id` (a switch rather than a table of closures: no reference counting
+    /// and a direct call on the per-request path). Only called for modelled commands.
+    @inline(__always)
+    static func run(_ id: CommandID, _ kernel: SimulatedKernel, _ context: IOMMUFDContext,
+                    _ ucmd: borrowing UCmd) throws(Errno) -> Int32 {
+        switch id {
+        case .vdeviceTSMReq: return try vdeviceTSMReq(kernel, context, ucmd)
+        case .vdeviceTSMOp: return try vdeviceTSMOp(kernel, context, ucmd)
+        case .destroy: return try destroy(kernel, context, ucmd)
+        case .ioasAlloc: return try ioasAlloc(kernel, context, ucmd)
+        case .hwptAlloc: return try hwptAlloc(kernel, context, ucmd)
+        case .viommuAlloc: return try viommuAlloc(kernel, context, ucmd)
+        case .vdeviceAlloc: return try vdeviceAlloc(kernel, context, ucmd)
+        default: throw .notSupported
+        }
+    }
+
     /// IOMMU_DESTROY (spec 1.3): ENOENT / EBUSY per ``IOMMUFDContext/destroy(_:kernel:)``.
     static let destroy: IOMMUFDHandler = { kernel, context, ucmd throws(Errno) in
         let cmd = try ucmd.decode(IOMMUDestroy.self)
@@ -121,19 +141,25 @@ extension SimulatedKernel {
         guard nr >= 0x80, nr - 0x80 < dispatch.entries.count else {
             return try vfioCompatIoctl(request, argument)
         }
-        // 2. Read the size word.
-        let userSize = try memory.readU32(argument)
-        // 3. The slot's full request code must equal the request.
-        guard let entry = dispatch.entries[nr - 0x80], entry.request == request else {
-            throw .inappropriateIOCTLForDevice
-        }
-        guard let handler = entry.handler else { throw .notSupported }
-        // 4. Minimum size.
-        guard Int(userSize) >= entry.minimumSize else { throw .invalidArgument }
-        // 5. Copy-in into a kernel buffer of ksize bytes.
-        return try withUnsafeTemporaryAllocation(byteCount: entry.kernelSize, alignment: 8) { buffer throws(Errno) -> Int32 in
+        // 2-5 under one acquisition of the address-space lock: the size word (EFAULT), the
+        // slot's full request code (ENOTTY), a handler (EOPNOTSUPP), the minimum size (EINVAL),
+        // then the copy-in into a kernel buffer of ksize bytes.
+        let slot = dispatch.entries[nr - 0x80]
+        let kernelSize = slot?.kernelSize ?? 0
+        return try withUnsafeTemporaryAllocation(byteCount: kernelSize, alignment: 8) { buffer throws(Errno) -> Int32 in
             buffer.initializeMemory(as: UInt8.self, repeating: 0)
-            try copyStructFromUser(into: buffer, from: argument, userSize: userSize)
+            let userSize = try memory.readSizeAndCopyIn(from: argument, into: buffer) { (userSize: UInt32) throws(Errno) in
+                // 3. The slot's full request code must equal the request.
+                guard let entry = slot, entry.request == request else { throw .inappropriateIOCTLForDevice }
+                guard entry.isModelled else { throw .notSupported }
+                // 4. Minimum size.
+                guard Int(userSize) >= entry.minimumSize else { throw .invalidArgument }
+            }
+            guard let entry = slot else { throw .inappropriateIOCTLForDevice }
+            // 5 (size > ksize): the tail must be zero (E2BIG) and readable (EFAULT).
+            if Int(userSize) > buffer.count {
+                try copyStructFromUser(into: buffer, from: argument, userSize: userSize)
+            }
             // CONFIG_TSM off: both TSM ioctls answer EOPNOTSUPP after the copy-in (spec 2.2).
             if !configuration.configTSM, entry.id == .vdeviceTSMOp || entry.id == .vdeviceTSMReq {
                 throw .notSupported
@@ -141,7 +167,7 @@ extension SimulatedKernel {
             // 6-7. The handler; its value is the ioctl's.
             let ucmd = UCmd(argument: argument, userSize: userSize, kernelCopy: buffer, memory: memory,
                             signalPending: signalPending)
-            return try handler(self, context, ucmd)
+            return try IOMMUFDHandlers.run(entry.id, self, context, ucmd)
         }
     }
 

@@ -1,4 +1,5 @@
 import Synchronization
+import Sync
 import SystemPackage
 
 /// `enum iommufd_object_type` (Linux include/linux/iommufd.h, spec 1.2).
@@ -140,7 +141,7 @@ final class VIOMMUObject: IOMMUFDObject, @unchecked Sendable {
     let iommu: IOMMUInstance
     let viommuType: UInt32
     /// `viommu->vdevs`: virt_id → vDEVICE id.
-    let vdevices = Mutex<[UInt64: UInt32]>([:])
+    let vdevices = Locked<[UInt64: UInt32]>([:])
 
     init(id: UInt32, hwpt: HWPTPagingObject, vm: VMHandle?, iommu: IOMMUInstance, viommuType: UInt32) {
         self.hwpt = hwpt

@@ -3,12 +3,17 @@ import UAPI
 
 /// Field offsets of `struct iommu_vdevice_tsm_req` in the profile's layout, read once from the
 /// `UAPI` layout so the per-request path reads the kernel copy without decoding into arrays.
+///
+/// Every stored property is a plain integer or Bool, so reading the table on every request costs
+/// no reference counting.
 struct TSMRequestFields: Sendable {
-    let layout: TSMReqLayout
+    /// The layout has `op` and `tvm_arch` (revised) rather than `scope` and `__reserved` (v5).
+    let hasOpAndArch: Bool
     /// `UAPIProfile.guestRequestVerdict(op:tvmArch:).isAllowed` for ops 0...63, by arch 1...3
-    /// (bit `op` of `allowed[arch - 1]`), answered once at boot so the per-request check is a
-    /// shift and a mask. Ops above 63 are never valid in any profile (checked at build).
-    let allowed: [UInt64]
+    /// (bit `op` of `allowed.0` for CCA, `.1` SEV, `.2` TDX), answered once at boot so the
+    /// per-request check is a shift and a mask. Ops above 63 are never valid in any profile
+    /// (checked at build). `UAPI` stays the only place that knows the matrix.
+    let allowed: (UInt64, UInt64, UInt64)
     let vdeviceID: Int
     /// `op` (revised) or `scope` (v5).
     let selector: Int
@@ -26,13 +31,14 @@ struct TSMRequestFields: Sendable {
     init(_ profile: UAPIProfile) {
         let layout = profile.tsmReqLayout
         let fields = layout.layout
-        allowed = (UInt32(1)...3).map { arch in
+        func mask(_ arch: UInt32) -> UInt64 {
             (UInt32(0)..<64).reduce(UInt64(0)) { mask, op in
                 profile.guestRequestVerdict(op: op, tvmArch: arch).isAllowed ? mask | (1 << UInt64(op)) : mask
             }
         }
+        allowed = (mask(1), mask(2), mask(3))
         func offset(_ name: String) -> Int { fields.field(named: name)?.offset ?? -1 }
-        self.layout = layout
+        hasOpAndArch = layout.hasOpAndArch
         vdeviceID = offset("vdevice_id")
         selector = layout.hasOpAndArch ? offset("op") : offset("scope")
         tvmArch = offset("tvm_arch")
@@ -47,8 +53,15 @@ struct TSMRequestFields: Sendable {
     /// (op, arch) allowed by the profile (spec 4.3 steps 1-2 / 6-7).
     @inline(__always)
     func isAllowed(op: UInt32, arch: UInt32) -> Bool {
-        guard arch >= 1, arch <= 3, op < 64 else { return false }
-        return allowed[Int(arch) - 1] & (1 << UInt64(op)) != 0
+        guard op < 64 else { return false }
+        let mask: UInt64
+        switch arch {
+        case 1: mask = allowed.0
+        case 2: mask = allowed.1
+        case 3: mask = allowed.2
+        default: return false
+        }
+        return mask & (1 << UInt64(op)) != 0
     }
 }
 
@@ -103,7 +116,7 @@ extension IOMMUFDHandlers {
         let fields = kernel.pciTSM.requestFields
         let selector = ucmd.u32(fields.selector)
         var tvmArch: UInt32? = nil
-        if fields.layout.hasOpAndArch {
+        if fields.hasOpAndArch {
             let arch = ucmd.u32(fields.tvmArch)
             guard TVMArch(rawValue: arch) != nil else { throw .invalidArgument }
             guard fields.isAllowed(op: selector, arch: arch) else { throw .invalidArgument }

@@ -1,4 +1,4 @@
-import Synchronization
+import Sync
 import SystemPackage
 
 /// The user address space of the simulated VMM process: the memory that `ioctl` argument
@@ -27,11 +27,11 @@ public final class UserAddressSpace: Sendable {
     /// The address of the first mapping made without a fixed address.
     public static let firstMappingAddress: UInt64 = 0x7F00_0000_0000
 
-    private let state: Mutex<State>
+    private let state: Locked<State>
 
     /// Creates an empty address space.
     public init() {
-        state = Mutex(State())
+        state = Locked(State())
     }
 
     deinit {
@@ -167,8 +167,12 @@ public final class UserAddressSpace: Sendable {
     public func copyWithin(from source: UInt64, to destination: UInt64, count: Int) throws(Errno) {
         guard count > 0 else { return }
         try state.withLock { state throws(Errno) in
-            try state.access(source, count: count) { _, _, _, _ in }
-            try state.access(destination, count: count, write: true) { _, _, _, _ in }
+            // One chunk (the common case): its own source read and destination write check each
+            // range before the destination is touched, so the up-front checks would repeat them.
+            if count > 256 {
+                try state.access(source, count: count) { _, _, _, _ in }
+                try state.access(destination, count: count, write: true) { _, _, _, _ in }
+            }
             try withUnsafeTemporaryAllocation(byteCount: min(count, 256), alignment: 16) { scratch throws(Errno) in
                 var done = 0
                 while done < count {
@@ -195,6 +199,38 @@ public final class UserAddressSpace: Sendable {
         var value: UInt32 = 0
         try withUnsafeMutableBytes(of: &value) { buffer in Result { () throws(Errno) in try copyIn(from: address, into: buffer) } }.get()
         return UInt32(littleEndian: value)
+    }
+
+    /// The dispatcher's size read and copy-in (spec 2.2 steps 2-5) under **one** acquisition of
+    /// the address space lock: reads the `u32` size word at `address`, passes it to `check`
+    /// (steps 3-4, which throw `ENOTTY` / `EOPNOTSUPP` / `EINVAL` and must not touch user memory),
+    /// then, when `size <= buffer.count`, copies `size` bytes into `buffer` (step 5). A larger size
+    /// is left to the caller (`copy_struct_from_user`'s tail check), with nothing copied.
+    ///
+    /// - Returns: the size word.
+    /// - Throws: `EFAULT` for the size word or the copy (nothing copied), or `check`'s errno.
+    @inline(__always)
+    func readSizeAndCopyIn(from address: UInt64, into buffer: UnsafeMutableRawBufferPointer,
+                           check: (UInt32) throws(Errno) -> Void) throws(Errno) -> UInt32 {
+        try state.withLock { state throws(Errno) -> UInt32 in
+            var size: UInt32 = 0
+            try state.access(address, count: 4) { region, offset, done, length in
+                guard let source = region.storage.baseAddress else { return }
+                for index in 0..<length {   // little-endian, possibly across two mappings
+                    let byte = UInt32(source.load(fromByteOffset: offset + index, as: UInt8.self))
+                    size |= byte << UInt32(8 * (done + index))
+                }
+            }
+            try check(size)
+            let count = Int(size)
+            if count > 0, count <= buffer.count {
+                try state.access(address, count: count) { region, offset, done, length in
+                    guard let destination = buffer.baseAddress, let source = region.storage.baseAddress else { return }
+                    (destination + done).copyMemory(from: source + offset, byteCount: length)
+                }
+            }
+            return size
+        }
     }
 
     /// True when every byte of `[address, address + count)` is mapped.

@@ -1,4 +1,5 @@
 import Synchronization
+import Sync
 import SystemPackage
 import UAPI
 
@@ -56,7 +57,7 @@ public final class PCITSMCore: Sendable {
     /// State guarded by `rwsem` (registered TSMs, counts). Only touched with `rwsem` held.
     private let registry: RWState
     /// The PCI devices, by address (the kernel's device list). Its own lock; nodes are stable.
-    private let devices = Mutex<[PCIFunctionAddress: PCIFunctionNode]>([:])
+    private let devices = Locked<[PCIFunctionAddress: PCIFunctionNode]>([:])
     /// Which (op, arch) pairs the profile allows (pci-tsm's duplicate check, spec 4.3 step 7).
     let profile: UAPIProfile
     /// `pci_tsm_link_count`: read without the lock by sysfs visibility (group visibility is

@@ -1,4 +1,4 @@
-import Synchronization
+import Sync
 import SystemPackage
 
 /// The sample link TSM: the test TSM of spec 7.2 / 7.4 (after Linux samples/devsec/link_tsm.c),
@@ -87,11 +87,11 @@ public final class SampleLinkTSM: PCITSMLinkOps {
         var guestRequests = 0
     }
 
-    private let state: Mutex<State>
+    private let state: Locked<State>
 
     /// Creates the fixture with `configuration`.
     public init(_ configuration: Configuration = Configuration()) {
-        state = Mutex(State(configuration: configuration))
+        state = Locked(State(configuration: configuration))
     }
 
     /// Creates the fixture in `mode` with default knobs.

@@ -1,4 +1,4 @@
-import Synchronization
+import Sync
 import SystemPackage
 #if canImport(Glibc)
 import Glibc
@@ -21,6 +21,7 @@ public enum LockWait: Sendable {
     /// Gives up with `EINTR` when a signal is pending while waiting (`_interruptible`, `_killable`).
     case interruptible(signalPending: Bool)
 
+    @inline(__always)
     func shouldAbandon() -> Bool {
         switch self {
         case .uninterruptible: return false
@@ -29,7 +30,8 @@ public enum LockWait: Sendable {
     }
 }
 
-/// Back-off used while a lock is contended: spin a little, then yield the CPU.
+/// Back-off while waiting for transient holders to go (``IOMMUFDContext/forceRemove``): spin a
+/// little, then yield the CPU.
 @inline(__always)
 func contendedPause(_ attempt: inout Int) {
     attempt += 1
@@ -41,18 +43,14 @@ func contendedPause(_ attempt: inout Int) {
 ///
 /// Many readers or one writer. A waiting writer blocks new readers (writer preference), so
 /// connect/disconnect are not starved by a stream of guest requests. Acquisitions are scoped
-/// (`withRead`, `withWrite`) so a lock can never be left held.
+/// (`withRead`, `withWrite`) so a lock can never be left held, except by the test hooks
+/// (``PCITSMCore/holdGlobalLock()``), which may release from another thread.
 ///
-/// State, one atomic word: bits 0-31 readers holding, bits 32-61 writers waiting, bit 62 writer
-/// holding. The uncontended read path is one compare-exchange to take and one subtraction to
-/// release; nothing allocates.
+/// Built on ``Sync/WaitableRWLock`` (a `pthread_mutex_t` + `pthread_cond_t` monitor) so the
+/// thread sanitizer sees its ordering; the uncontended read path is one mutex lock/unlock pair
+/// to take and one to release; nothing allocates.
 public final class ReaderWriterLock: Sendable {
-    private static let writerHeld: UInt64 = 1 << 62
-    private static let writerWaitingUnit: UInt64 = 1 << 32
-    private static let readersMask: UInt64 = 0xFFFF_FFFF
-    private static let waitingMask: UInt64 = 0x3FFF_FFFF << 32
-
-    private let word = Atomic<UInt64>(0)
+    private let lock = WaitableRWLock()
 
     /// Creates an unlocked lock.
     public init() {}
@@ -95,78 +93,51 @@ public final class ReaderWriterLock: Sendable {
     }
 
     /// A snapshot for tests: (readers holding, writer holding).
-    public var holders: (readers: Int, writer: Bool) {
-        let value = word.load(ordering: .relaxed)
-        return (Int(value & Self.readersMask), value & Self.writerHeld != 0)
-    }
+    public var holders: (readers: Int, writer: Bool) { lock.holders }
 
     // MARK: Primitive operations (also used by test hooks that hold the lock across calls)
 
     /// Takes the lock for reading; returns false (not taken) when interrupted.
+    @inline(__always)
     func lockRead(_ wait: LockWait) -> Bool {
-        var attempt = 0
-        while true {
-            let value = word.load(ordering: .relaxed)
-            if value & (Self.writerHeld | Self.waitingMask) == 0 {
-                if word.weakCompareExchange(expected: value, desired: value + 1,
-                                            successOrdering: .acquiring, failureOrdering: .relaxed).exchanged {
-                    return true
-                }
-                continue
-            }
-            if wait.shouldAbandon() { return false }
-            contendedPause(&attempt)
-        }
+        lock.lockShared(abandon: { wait.shouldAbandon() })
     }
 
-    func unlockRead() {
-        word.subtract(1, ordering: .releasing)
-    }
+    @inline(__always)
+    func unlockRead() { lock.unlockShared() }
 
     /// Takes the lock for writing; returns false (not taken) when interrupted.
     func lockWrite(_ wait: LockWait) -> Bool {
-        // Fast path: free.
-        if word.compareExchange(expected: 0, desired: Self.writerHeld,
-                                successOrdering: .acquiring, failureOrdering: .relaxed).exchanged {
-            return true
-        }
-        word.add(Self.writerWaitingUnit, ordering: .relaxed)
-        var attempt = 0
-        while true {
-            let value = word.load(ordering: .relaxed)
-            if value & (Self.writerHeld | Self.readersMask) == 0 {
-                let desired = (value - Self.writerWaitingUnit) | Self.writerHeld
-                if word.weakCompareExchange(expected: value, desired: desired,
-                                            successOrdering: .acquiring, failureOrdering: .relaxed).exchanged {
-                    return true
-                }
-                continue
-            }
-            if wait.shouldAbandon() {
-                word.subtract(Self.writerWaitingUnit, ordering: .relaxed)
-                return false
-            }
-            contendedPause(&attempt)
-        }
+        lock.lockExclusive(abandon: { wait.shouldAbandon() })
     }
 
-    func unlockWrite() {
-        word.subtract(Self.writerHeld, ordering: .releasing)
-    }
+    func unlockWrite() { lock.unlockExclusive() }
 }
 
 /// A mutual-exclusion lock with an interruptible acquisition, modelled on the kernel's `struct
 /// mutex` as the DSM lock (`pci_tsm_pf0.lock`, spec 6.1, 6.4) uses it. The protected state lives
 /// inside (`Value`), so it can only be touched while the lock is held.
+///
+/// Built on ``Sync/WaitableRWLock`` used exclusively (see ``ReaderWriterLock``): the thread
+/// sanitizer understands it, and the test hook ``PCITSMCore/holdDSMLock(_:)`` may release it
+/// from another thread.
 public final class KernelMutex<Value: ~Copyable>: @unchecked Sendable {
-    // @unchecked: `value` is only reached between a successful `held` exchange and its release,
-    // which gives the same exclusion and ordering guarantees as Synchronization.Mutex.
-    private let held = Atomic<Bool>(false)
-    private var value: Value
+    // @unchecked: `value` is only reached between a successful `lockExclusive` and the matching
+    // `unlockExclusive`, whose internal pthread mutex orders the critical sections.
+    private let lock = WaitableRWLock()
+    /// Behind a pointer (not a stored `var`): the lock gives exclusivity, so accesses need no
+    /// dynamic exclusivity check.
+    private let value: UnsafeMutablePointer<Value>
 
     /// Creates an unlocked mutex guarding `value`.
     public init(_ value: consuming sending Value) {
-        self.value = value
+        self.value = .allocate(capacity: 1)
+        self.value.initialize(to: value)
+    }
+
+    deinit {
+        value.deinitialize(count: 1)
+        value.deallocate()
     }
 
     /// Runs `body` with exclusive access to the guarded value.
@@ -177,7 +148,7 @@ public final class KernelMutex<Value: ~Copyable>: @unchecked Sendable {
     public func withLock<R>(_ wait: LockWait, _ body: (inout Value) throws(Errno) -> R) throws(Errno) -> R {
         guard lock(wait) else { throw .interrupted }
         defer { unlock() }
-        return try body(&value)
+        return try body(&value.pointee)
     }
 
     /// Uninterruptible, non-throwing form.
@@ -185,69 +156,24 @@ public final class KernelMutex<Value: ~Copyable>: @unchecked Sendable {
     public func withLock<R>(_ body: (inout Value) -> R) -> R {
         _ = lock(.uninterruptible)
         defer { unlock() }
-        return body(&value)
+        return body(&value.pointee)
     }
 
     /// True while some thread holds the mutex (tests).
-    public var isLocked: Bool { held.load(ordering: .relaxed) }
+    public var isLocked: Bool { lock.holders.writer }
 
+    @inline(__always)
     func lock(_ wait: LockWait) -> Bool {
-        var attempt = 0
-        while true {
-            if held.weakCompareExchange(expected: false, desired: true,
-                                        successOrdering: .acquiring, failureOrdering: .relaxed).exchanged {
-                return true
-            }
-            if wait.shouldAbandon() { return false }
-            contendedPause(&attempt)
-        }
+        lock.lockExclusive(abandon: { wait.shouldAbandon() })
     }
 
-    func unlock() {
-        held.store(false, ordering: .releasing)
-    }
+    @inline(__always)
+    func unlock() { lock.unlockExclusive() }
 }
 
 
-/// A value guarded by a ``ReaderWriterLock``: many concurrent readers, one writer.
+/// A value guarded by a reader/writer lock (``Sync/SharedLocked``, a `pthread_rwlock_t`): many
+/// concurrent readers, one writer, always scoped, never interrupted.
 ///
-/// Used for tables read on every ioctl (the file table, an iommufd object table) so the read path
-/// is two atomic operations.
-public final class RWProtected<Value>: @unchecked Sendable {
-    // @unchecked: `value` is only reached inside `read` (shared) or `write` (exclusive).
-    private let lock = ReaderWriterLock()
-    private var value: Value
-
-    /// Creates the guard around `value`.
-    public init(_ value: Value) { self.value = value }
-
-    /// Runs `body` with shared access.
-    @inline(__always)
-    public func read<R>(_ body: (borrowing Value) throws(Errno) -> R) throws(Errno) -> R {
-        _ = lock.lockRead(.uninterruptible)
-        defer { lock.unlockRead() }
-        return try body(value)
-    }
-
-    /// Runs `body` with shared access (non-throwing).
-    @inline(__always)
-    public func read<R>(_ body: (borrowing Value) -> R) -> R {
-        _ = lock.lockRead(.uninterruptible)
-        defer { lock.unlockRead() }
-        return body(value)
-    }
-
-    /// Runs `body` with exclusive access.
-    public func write<R>(_ body: (inout Value) throws(Errno) -> R) throws(Errno) -> R {
-        _ = lock.lockWrite(.uninterruptible)
-        defer { lock.unlockWrite() }
-        return try body(&value)
-    }
-
-    /// Runs `body` with exclusive access (non-throwing).
-    public func write<R>(_ body: (inout Value) -> R) -> R {
-        _ = lock.lockWrite(.uninterruptible)
-        defer { lock.unlockWrite() }
-        return body(&value)
-    }
-}
+/// Used for tables read on every ioctl (the file table, an iommufd object table).
+public typealias RWProtected<Value> = SharedLocked<Value>

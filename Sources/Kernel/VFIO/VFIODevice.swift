@@ -1,4 +1,4 @@
-import Synchronization
+import Sync
 import SystemPackage
 import UAPI
 
@@ -10,7 +10,7 @@ import UAPI
 final class VFIODeviceFile: Sendable {
     let identity: KernelDeviceIdentity
     let node: PCIFunctionNode?
-    let state = Mutex(State())
+    let state = Locked(State())
 
     struct State {
         /// The VM set by KVM_DEV_VFIO_FILE_ADD (cleared by FILE_DEL).
@@ -33,7 +33,7 @@ final class VFIODeviceFile: Sendable {
 /// A VM file (`KVM_CREATE_VM`): the VM handle and the VFIO files its KVM VFIO device holds.
 final class VMFile: Sendable {
     let vm: VMHandle
-    let vfioFiles = Mutex<[ObjectIdentifier]>([])
+    let vfioFiles = Locked<[ObjectIdentifier]>([])
     init(vm: VMHandle) { self.vm = vm }
 }
 
