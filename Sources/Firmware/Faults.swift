@@ -162,6 +162,7 @@ public struct FaultRuleSyntaxError: Error, Equatable, Sendable, CustomStringConv
     public var text: String
     /// What was wrong with it.
     public var reason: String
+    /// One line naming the rule's text and why it was refused.
     public var description: String { "fault rule \"\(text)\": \(reason)" }
 }
 

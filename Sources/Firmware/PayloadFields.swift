@@ -8,6 +8,7 @@ public struct PayloadFieldError: Error, Equatable, Sendable, CustomStringConvert
     public var reason: String
     /// Creates the error.
     public init(_ reason: String) { self.reason = reason }
+    /// The reason, naming the payload field that could not be built or read.
     public var description: String { reason }
 }
 

@@ -113,6 +113,7 @@ public enum WireError: Error, Equatable, Sendable, CustomStringConvertible {
     /// Text that should be hexadecimal is not; `position` is the character index.
     case invalidHex(position: Int)
 
+    /// A one-line, human-readable statement of the failure with its offsets and counts (bytes).
     public var description: String {
         switch self {
         case let .truncated(offset, needed, available):

@@ -236,6 +236,7 @@ public struct IOMMUFDObjectSnapshot: Sendable, Hashable, CustomStringConvertible
         return nil
     }
 
+    /// A one-line summary of the snapshot (its id and state: reserved, tombstone or the live object's details), for test failure messages.
     public var description: String {
         switch state {
         case .reserved: return "\(id): reserved"

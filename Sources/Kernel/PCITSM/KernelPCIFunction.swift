@@ -48,6 +48,7 @@ public struct PCIFunctionAddress: Hashable, Comparable, Sendable, CustomStringCo
         PCIFunctionAddress(domain: domain, bus: bus, device: device, function: function)
     }
 
+    /// `dddd:bb:dd.f` in lower-case hex, as sysfs names PCI devices.
     public var description: String {
         func hex(_ value: UInt64, _ width: Int) -> String {
             let digits = String(value, radix: 16)
@@ -56,6 +57,7 @@ public struct PCIFunctionAddress: Hashable, Comparable, Sendable, CustomStringCo
         return "\(hex(UInt64(domain), 4)):\(hex(UInt64(bus), 2)):\(hex(UInt64(device), 2)).\(function)"
     }
 
+    /// Orders by (domain, bus, devfn), the order in which the PCI core enumerates functions.
     public static func < (a: Self, b: Self) -> Bool {
         (a.domain, a.bus, a.devfn) < (b.domain, b.bus, b.devfn)
     }
@@ -142,6 +144,7 @@ public enum KernelDeviceIdentity: Hashable, Sendable, CustomStringConvertible {
     /// A platform (non-PCI) device, by name.
     case platform(String)
 
+    /// The PCI address (`dddd:bb:dd.f`) or the platform device's name.
     public var description: String {
         switch self {
         case .pci(let address): return address.description

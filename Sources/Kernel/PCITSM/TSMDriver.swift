@@ -7,6 +7,7 @@ public struct VMHandle: Hashable, Sendable, CustomStringConvertible {
     public let id: Int
     /// Creates a handle (the kernel creates them for `KVM_CREATE_VM`; tests may make their own).
     public init(id: Int) { self.id = id }
+    /// `vmN`, N the VM's id, as transcripts print it.
     public var description: String { "vm\(id)" }
 }
 
@@ -138,9 +139,12 @@ public final class TSMDevice: Sendable, Hashable, CustomStringConvertible {
 
     /// The device name, `tsm<id>`.
     public var name: String { "tsm\(id)" }
+    /// The TSM's device name, `tsmN` (tsm-core, spec 5.1).
     public var description: String { name }
 
+    /// Identity: two values are equal only if they are the same registered TSM device.
     public static func == (a: TSMDevice, b: TSMDevice) -> Bool { a === b }
+    /// Hashes the object identity, matching `==`.
     public func hash(into hasher: inout Hasher) { hasher.combine(ObjectIdentifier(self)) }
 }
 

@@ -122,6 +122,7 @@ public final class SampleLinkTSM: PCITSMLinkOps {
 
     // MARK: PCITSMLinkOps
 
+    /// `probe` (spec 7.2): in `kernelSample` mode only functions under the devsec host bridges (PCI domains 0x10000 and 0x10001) get a context (others: refused, so `connect` fails `ENXIO`); otherwise every function does.
     public func probe(tsm: TSMDevice, function: KernelPCIFunction, isDSM: Bool) -> PCITSMProbeResult {
         state.withLock { state in
             if state.configuration.mode == .kernelSample {
@@ -133,10 +134,12 @@ public final class SampleLinkTSM: PCITSMLinkOps {
         }
     }
 
+    /// `remove`: frees the context made by ``probe(tsm:function:isDSM:)``.
     public func remove(_ context: PCITSMLinkContext) {
         state.withLock { $0.liveContexts -= 1 }
     }
 
+    /// `connect` (spec 7.2): takes the lowest free of `streamCount` (default 4) IDE stream IDs for the DSM; none free → `EBUSY`, nothing changed.
     public func connect(_ context: PCITSMLinkContext) throws(Errno) {
         try state.withLock { state throws(Errno) in
             let used = Set(state.streams.values)
@@ -147,10 +150,12 @@ public final class SampleLinkTSM: PCITSMLinkOps {
         }
     }
 
+    /// `disconnect` (spec 7.2): releases the DSM's IDE stream ID.
     public func disconnect(_ context: PCITSMLinkContext) {
         state.withLock { _ = $0.streams.removeValue(forKey: context.dsm.address) }
     }
 
+    /// `bind` (spec 7.2): allocates a TDI for (function, VM, `tdiID`); fails only with the configured `bindError` (the kernel sample's only failure is `ENOMEM`).
     public func bind(_ context: PCITSMLinkContext, vm: VMHandle, tdiID: UInt32) throws(Errno) -> PCITDI {
         try state.withLock { state throws(Errno) in
             if let error = state.configuration.bindError { throw error }
@@ -159,10 +164,12 @@ public final class SampleLinkTSM: PCITSMLinkOps {
         return PCITDI(function: context.function, vm: vm, tdiID: tdiID)
     }
 
+    /// `unbind` (spec 7.2): frees the TDI made by `bind`.
     public func unbind(_ tdi: PCITDI) {
         state.withLock { $0.liveTDIs -= 1 }
     }
 
+    /// `guest_req` (spec 7.2, 7.4): in `kernelSample` mode a user-pointer request → `ENXIO`; otherwise the configured own-arch check (`EINVAL`), error, response bytes (written to the response buffer), `tsm_code` and residue (bytes; returned as the ioctl value).
     public func guestRequest(_ tdi: PCITDI, _ request: inout TSMGuestRequest) throws(Errno) -> Int {
         let configuration = state.withLock { state -> Configuration in
             state.guestRequests += 1
