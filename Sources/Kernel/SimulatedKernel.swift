@@ -171,8 +171,8 @@ public final class SimulatedKernel: Sendable {
         guard let vfioOpen = file(vfio) else { throw .badFileDescriptor }
         guard case .vfio(let device) = vfioOpen else { throw .invalidArgument }
         try vmFile.vfioFiles.withLock { list throws(Errno) in
-            guard !list.contains(ObjectIdentifier(device)) else { throw .fileExists }
-            list.append(ObjectIdentifier(device))
+            guard !list.contains(where: { $0 === device }) else { throw .fileExists }
+            list.append(device)
         }
         device.state.withLock { $0.vm = vmFile.vm }
     }
@@ -183,7 +183,7 @@ public final class SimulatedKernel: Sendable {
         guard let vfioOpen = file(vfio) else { throw .badFileDescriptor }
         guard case .vfio(let device) = vfioOpen else { throw .invalidArgument }
         try vmFile.vfioFiles.withLock { list throws(Errno) in
-            guard let index = list.firstIndex(of: ObjectIdentifier(device)) else { throw .noSuchFileOrDirectory }
+            guard let index = list.firstIndex(where: { $0 === device }) else { throw .noSuchFileOrDirectory }
             list.remove(at: index)
         }
         device.state.withLock { if $0.vm == vmFile.vm { $0.vm = nil } }

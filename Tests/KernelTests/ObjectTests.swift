@@ -165,6 +165,19 @@ struct VFIOTests {
         #expect(outcome { () throws(Errno) in try f.kernel.kvmVFIOFileDelete(vm: f.vmFD, vfio: f.vfio) } == .errno(E.ENOENT))
     }
 
+    /// Regression: the KVM VFIO device once kept only an `ObjectIdentifier` of each file, so a file
+    /// reopened after a close could reuse the freed address and be refused as already added.
+    @Test("close, reopen and add again: the KVM VFIO device holds its files, a new file is never EEXIST")
+    func reopenedFileIsNew() throws {
+        let f = try Fixture()
+        try f.kernel.close(f.vfio)
+        for _ in 0..<200 {
+            let vfio = try f.kernel.openVFIODevice(Fixture.function1)
+            #expect(outcome { () throws(Errno) in try f.kernel.kvmVFIOFileAdd(vm: f.vmFD, vfio: vfio) } == .value(0))
+            try f.kernel.close(vfio)
+        }
+    }
+
     @Test("opening a VFIO cdev twice → EBUSY; unknown function → ENODEV")
     func openTwice() throws {
         let f = try Fixture()

@@ -31,9 +31,13 @@ final class VFIODeviceFile: Sendable {
 }
 
 /// A VM file (`KVM_CREATE_VM`): the VM handle and the VFIO files its KVM VFIO device holds.
+///
+/// The list holds the files themselves, as Linux virt/kvm/vfio.c takes a file reference on
+/// `KVM_DEV_VFIO_FILE_ADD`: an identity that could outlive its file (an `ObjectIdentifier`) would
+/// let a later file allocated at the same address look "already added" (`EEXIST`).
 final class VMFile: Sendable {
     let vm: VMHandle
-    let vfioFiles = Locked<[ObjectIdentifier]>([])
+    let vfioFiles = Locked<[VFIODeviceFile]>([])
     init(vm: VMHandle) { self.vm = vm }
 }
 
