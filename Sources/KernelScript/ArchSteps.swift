@@ -72,32 +72,69 @@ public struct ArchPlatformSpec: Sendable, Equatable {
 
 /// The `guest_request` step.
 public struct GuestRequestStep: Sendable {
+    /// `fd`: the iommufd the `IOMMU_VDEVICE_TSM_REQ` is issued on; nil = the last `open_iommufd`.
     public var fd: ScriptValue?
+    /// `vdevice`: the vDEVICE id (`IOMMU_VDEVICE_ALLOC`'s `out_vdevice_id`, usually a `$name`).
     public var vdevice: ScriptValue
+    /// `payload`: the payload builder by name, `cca.*`, `sev.*`, `tdx.*` or `raw` (docs/script-format.md
+    /// "guest_request" table); the prefix sets the envelope's `tvm_arch` (1, 2, 3). An unknown name is a
+    /// ``ScriptSyntaxError`` at parse time.
     public var payload: String
+    /// `fields`: the payload's fields by name (unnamed ones take the table's defaults).
     public var fields: [FieldValue]
+    /// `hex`: the payload bytes of `raw`, sent as they are; required with `raw` (with `req_op`) and
+    /// refused with any other payload (``ScriptSyntaxError``).
     public var hex: [UInt8]?
+    /// `req_op`: overrides the op, by name (`READ_OBJECT` ... `SEV_DISABLE_DMA`, mapped to the uAPI
+    /// profile's number) or a raw number; anything else is a ``ScriptSyntaxError``.
     public var reqOp: String?
+    /// `tvm_arch`: overrides the envelope's architecture, `cca`/`sev`/`tdx` (1/2/3) or a raw number;
+    /// anything else is a ``ScriptSyntaxError``.
     public var tvmArch: String?
+    /// `req_len`: overrides the request length in bytes (default: the built payload's size).
     public var reqLen: ScriptValue?
+    /// `resp_len`: overrides the response buffer length in bytes (default: the payload table's
+    /// `resp_len`, e.g. 4096 for READ_OBJECT, 96 + 48 for `sev.mmio_validate`).
     public var respLen: ScriptValue?
+    /// `req_uptr`: overrides the request user address (never mapped: the copy-in faults, `EFAULT`).
     public var reqUptr: ScriptValue?
+    /// `resp_uptr`: overrides the response user address (never mapped: the copy-out faults).
     public var respUptr: ScriptValue?
+    /// `readonly_resp`: maps the response buffer read-only, so the copy-out faults (`EFAULT`; `EIO`
+    /// for CCA's READ_OBJECT, arch-backends.md §1.2). Default false.
     public var readOnlyResponse: Bool
+    /// `expect_tsm_code`: the `tsm_code` the kernel must write back (CCA 0, SEV PSP status, TDX module
+    /// status); a difference is a `mismatch` verdict.
     public var expectTSMCode: ScriptValue?
+    /// `expect_response`: decoded response fields that must hold these values (a missing or different
+    /// field is a `mismatch`).
     public var expectResponse: [FieldValue]
+    /// `expect_device_messages`: the number of TDISP requests that must have reached any DSM during
+    /// the call (0 = the request was refused before the device, arch-backends.md §0).
     public var expectDeviceMessages: ScriptValue?
+    /// `expect_firmware_calls`: the number of entries the firmware's call log must have gained during
+    /// the call (firmware calls plus TDISP requests it sent).
     public var expectFirmwareCalls: ScriptValue?
+    /// `save_response` `{name: field}`: saves decoded response fields as script variables, in order.
     public var saveResponse: [(name: String, field: String)]
 }
 
 /// The `guest_call` step.
 public struct GuestCallStep: Sendable {
+    /// `call`: the guest call by name (`RSI_VDEV_GET_INFO`, ..., `TDG.MMIO.ACCEPT`,
+    /// `TDG.VP.VMCALL.TDCM`; docs/script-format.md "guest_call"); an unknown name is a
+    /// ``ScriptSyntaxError`` at parse time, a call of another architecture's a ``ScriptRunError`` at run time.
     public var call: String
+    /// `device`: the PCI address of the TDI's function (`bb:dd.f` or `dddd:bb:dd.f`).
     public var device: String
+    /// `vm`: the VM's file descriptor (`create_vm`'s `save`), naming the Realm / guest / TD; a
+    /// value that is not a VM's fd is a ``ScriptRunError``.
     public var vm: ScriptValue
+    /// `fields`: the call's arguments by name (e.g. `gpa`, `pages` for `TDG.MMIO.ACCEPT`).
     public var fields: [FieldValue]
+    /// `expect_status`: the RSI status or 64-bit TDX status the call must return; nil = 0.
     public var expectStatus: ScriptValue?
+    /// `save`: saves `NAME.status` and the other printed values (e.g. `NAME.value`).
     public var save: String?
 }
 

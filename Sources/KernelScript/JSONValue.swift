@@ -24,6 +24,8 @@ public indirect enum JSONValue: Sendable, Equatable {
     /// Deepest nesting of arrays and objects the reader accepts.
     public static let maximumDepth = 32
 
+    /// Structural equality: same case and contents; objects compare key by key in order (tuples are
+    /// not `Equatable`), so `{"a":1,"b":2}` ≠ `{"b":2,"a":1}`; numbers compare by exact text.
     public static func == (lhs: JSONValue, rhs: JSONValue) -> Bool {
         switch (lhs, rhs) {
         case (.null, .null): return true
@@ -65,11 +67,13 @@ public struct JSONSyntaxError: Error, Equatable, Sendable, CustomStringConvertib
     /// What was wrong there.
     public var reason: String
 
+    /// An error at 1-based `column` (Unicode scalars) with human-readable `reason`.
     public init(column: Int, reason: String) {
         self.column = column
         self.reason = reason
     }
 
+    /// `column C: reason`, as printed after the script's `line N, `.
     public var description: String { "column \(column): \(reason)" }
 }
 

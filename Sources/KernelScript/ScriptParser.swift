@@ -7,6 +7,7 @@ public struct ScriptSyntaxError: Error, Equatable, Sendable, CustomStringConvert
     /// What is wrong, naming the key where there is one.
     public var reason: String
 
+    /// `line N: reason`, as `tsmctl script` prints it.
     public var description: String { "line \(line): \(reason)" }
 }
 

@@ -71,6 +71,7 @@ public struct ScriptStep: Sendable {
         /// The call returns exactly this non-negative value (`0`, or a residue).
         case value(UInt64)
 
+        /// The Linux errno name, or the value in decimal (as printed in a step's `expected`).
         public var description: String {
             switch self {
             case let .errno(name): return name
@@ -93,6 +94,9 @@ public struct PlatformSpec: Sendable, Equatable {
     /// Whether the kernel is built with CONFIG_TSM (false: TSM ioctls give EOPNOTSUPP, spec 2.2).
     public var configTSM: Bool
 
+    /// A `platform` step; the defaults are the step's (docs/script-format.md "platform"): default
+    /// profile, the sample link TSM as tsm0, the built-in `sample` device, CONFIG_TSM on. Not
+    /// validated here: an unknown profile or dump is a ``ScriptRunError`` when the kernel is built.
     public init(profile: String? = nil, tsm: String = "link", devices: [String] = ["sample"], configTSM: Bool = true) {
         self.profile = profile
         self.tsm = tsm
@@ -134,6 +138,7 @@ public struct IoctlSpec: Sendable, Equatable {
     /// `expect_buffer`: user memory checks after the call.
     public var expectBuffer: [BufferExpectation]
 
+    /// Field-by-field equality (`save` compared by its names and fields: tuples are not `Equatable`).
     public static func == (lhs: IoctlSpec, rhs: IoctlSpec) -> Bool {
         lhs.fd == rhs.fd && lhs.command == rhs.command && lhs.request == rhs.request && lhs.fields == rhs.fields
             && lhs.raw == rhs.raw && lhs.size == rhs.size && lhs.tail == rhs.tail && lhs.argument == rhs.argument
@@ -150,6 +155,7 @@ public struct FieldValue: Sendable, Equatable {
     /// Its value.
     public var value: ScriptValue
 
+    /// A field `name` set to `value` (resolved when the step runs).
     public init(name: String, value: ScriptValue) {
         self.name = name
         self.value = value
@@ -165,6 +171,8 @@ public struct BufferExpectation: Sendable, Equatable {
     /// Expected bytes.
     public var bytes: [UInt8]
 
+    /// Expects `bytes` at byte `offset` of the buffer called `buffer`; an unknown buffer or a range
+    /// outside it is a ``ScriptRunError`` when the step runs.
     public init(buffer: String, offset: Int, bytes: [UInt8]) {
         self.buffer = buffer
         self.offset = offset

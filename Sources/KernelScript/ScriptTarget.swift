@@ -6,11 +6,16 @@ import SystemPackage
 public struct ScriptStructLayout: Sendable, Equatable {
     /// One field: its uAPI name, byte offset and width (1, 2, 4 or 8 bytes, little-endian).
     public struct Field: Sendable, Equatable {
+        /// The field's name in the uAPI header (`tsm_code`, `out_vdevice_id`), as scripts spell it.
         public var name: String
+        /// Byte offset of the field from the start of the struct (kernel-uapi.md §2.3, §4.1 tables).
         public var offset: Int
+        /// Width in bytes: 1, 2, 4 or 8, little-endian.
         public var size: Int
         /// Whether the kernel writes this field (`out_*` ids, `tsm_code`), so it is printed.
         public var isOutput: Bool
+        /// A field `size` bytes wide at byte `offset`; `isOutput` marks a field the kernel writes. No
+        /// validation: the UAPI module's layout tables are the source.
         public init(name: String, offset: Int, size: Int, isOutput: Bool) {
             self.name = name
             self.offset = offset
@@ -29,6 +34,8 @@ public struct ScriptStructLayout: Sendable, Equatable {
     /// engine fills it with the struct size unless the step says otherwise.
     public var sizeField: String?
 
+    /// A layout `size` bytes long with `fields` (in offset order); `sizeField` names the leading size
+    /// word (`size` for iommufd, `argsz` for VFIO, nil for none). No validation.
     public init(name: String, size: Int, fields: [Field], sizeField: String? = "size") {
         self.name = name
         self.size = size
@@ -50,6 +57,8 @@ public struct ScriptCommand: Sendable, Equatable {
     /// (IOAS_MAP …): those take `raw` or `arg` only.
     public var layout: ScriptStructLayout?
 
+    /// A command `name` with full ioctl request code `request` (`_IO(';', nr)`) and argument `layout`
+    /// (nil: not modelled, `raw`/`arg` only).
     public init(name: String, request: UInt32, layout: ScriptStructLayout?) {
         self.name = name
         self.request = request
@@ -62,7 +71,9 @@ public struct ScriptCommand: Sendable, Equatable {
 public struct ScriptRunError: Error, Equatable, Sendable, CustomStringConvertible {
     /// What went wrong.
     public var reason: String
+    /// An error with human-readable `reason` (printed in the step's `detail`).
     public init(_ reason: String) { self.reason = reason }
+    /// The reason, as is.
     public var description: String { reason }
 }
 

@@ -18,6 +18,8 @@ public enum ScriptValue: Sendable, Equatable, CustomStringConvertible {
     /// A non-negative literal.
     public static func number(_ value: UInt64) -> ScriptValue { .literal(magnitude: value, negative: false) }
 
+    /// The value in script form: a literal in decimal (`-1`, `64`), a reference as `$name`,
+    /// `$name+4092` or `$name-16` (offset in decimal).
     public var description: String {
         switch self {
         case let .literal(magnitude, negative):
@@ -82,6 +84,7 @@ public struct ScriptValueError: Error, Equatable, Sendable, CustomStringConverti
     /// Human-readable reason.
     public var reason: String
     init(_ reason: String) { self.reason = reason }
+    /// The reason, as is.
     public var description: String { reason }
 }
 
@@ -95,6 +98,8 @@ public struct ScriptEnvironment: Sendable {
         public var address: UInt64
         /// Its length in bytes.
         public var size: Int
+        /// A buffer of `size` bytes at user virtual address `address` (as ``ScriptTarget/map(size:)``
+        /// returned it). Not validated.
         public init(address: UInt64, size: Int) {
             self.address = address
             self.size = size
@@ -106,6 +111,7 @@ public struct ScriptEnvironment: Sendable {
     /// Buffers by name.
     public private(set) var buffers: [String: Buffer] = [:]
 
+    /// An empty environment: no buffers, no saved numbers.
     public init() {}
 
     /// Saves a number under `name` (replacing any buffer or number of that name).

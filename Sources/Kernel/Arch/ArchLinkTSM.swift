@@ -125,16 +125,31 @@ public final class ArchLinkTSM<Platform: LinkTSMDriver>: ArchTSMDriver {
     /// The firmware model as the common protocol.
     public var linkFirmware: any LinkTSMDriver { platform }
 
+    /// Makes `dsm` answer TDISP for the DSM function at `address` (wrapped in a fresh ``DSMPort``,
+    /// message count 0) with `evidence` (certificate chain, measurements, VCA; EMU-ARCH-4) for the
+    /// firmware to cache at the next `connect`. Replaces an earlier attachment at `address`. Never
+    /// fails. Source: docs/arch.md "Drivers", arch-backends.md §1.3.
     public func attach(dsm: DSM, at address: PCIFunctionAddress, evidence: DeviceEvidence) {
         attached.withLock { $0[address] = Attached(port: DSMPort(dsm), evidence: evidence) }
     }
 
+    /// The ``DSMPort`` attached at `address` by ``attach(dsm:at:evidence:)``; nil when none (such a
+    /// DSM function is refused at `probe`, and `connect` answers `ENXIO`). Source: docs/arch.md "Drivers".
     public func port(at address: PCIFunctionAddress) -> DSMPort? { attached.withLock { $0[address]?.port } }
 
+    /// Installs `plan` in the firmware model (docs/firmware.md "Fault injection": `fw#N`,
+    /// `fw:NAME[#K]`, `tdisp:CODE[#K]`), resetting its counters; an empty plan removes every fault.
+    /// Never fails. Script step: `fault_plan` (docs/script-format.md).
     public func setFaultPlan(_ plan: FaultPlan) { platform.setFaultPlan(plan) }
 
+    /// The firmware's log, oldest first: one string per firmware call (`RMI_VDEV_LOCK`, `TDI_BIND`,
+    /// `TDH.TDI.START`, ...) and per TDISP request it sent (`TDISP 0x84`). Printed by `guest_request`
+    /// as `firmware_calls` (docs/script-format.md).
     public var callLog: [String] { platform.callLog }
 
+    /// The firmware's view of the TDISP state of `function`'s TDI (TDISP 1.0 §11.1: CONFIG_UNLOCKED,
+    /// CONFIG_LOCKED, RUN, ERROR); nil when the firmware has no TDI for it or the address has no TDISP
+    /// FUNCTION_ID (PCI domain > 255). Script step: `tdi_state` `expect_firmware`.
     public func firmwareTDIState(_ function: PCIFunctionAddress) -> TDIState? {
         function.functionID.flatMap { platform.tdispState(function: $0) }
     }
@@ -144,25 +159,45 @@ public final class ArchLinkTSM<Platform: LinkTSMDriver>: ArchTSMDriver {
 
     // MARK: PCITSMLinkOps
 
+    /// `link_ops.probe` (kernel-uapi.md §6.1, `pci-tsm.c`): ``PCITSMProbeResult/refuse`` when the
+    /// function has no TDISP FUNCTION_ID (PCI domain > 255), or is a DSM (`isDSM`) with no device model
+    /// attached at its address; otherwise a context with no private data. Never touches the firmware.
     public func probe(tsm: TSMDevice, function: KernelPCIFunction, isDSM: Bool) -> PCITSMProbeResult {
         guard function.address.functionID != nil else { return .refuse }
         if isDSM && port(at: function.address) == nil { return .refuse }
         return .context(nil)
     }
 
+    /// `link_ops.remove` (kernel-uapi.md §6.1): nothing to free (the context holds no private data);
+    /// `disconnect` has already torn the link down.
     public func remove(_ context: PCITSMLinkContext) {}
 
+    /// `link_ops.connect` (kernel-uapi.md §6.1): the firmware's link set-up (CCA PDEV create and
+    /// communicate, SEV DEV_CREATE/DEV_CONNECT, TDX SPDM/IDE/IOMMU set-up) then TDISP GET_VERSION (0x81)
+    /// and GET_CAPABILITIES (0x82) with the DSM.
+    /// - Throws: `ENXIO` when no device model is attached at the DSM's address or it has no TDISP
+    ///   FUNCTION_ID; otherwise the firmware's errno (docs/firmware.md), with nothing changed.
     public func connect(_ context: PCITSMLinkContext) throws(Errno) {
         guard let dsm = context.dsm.address.functionID,
               let device = attached.withLock({ $0[context.dsm.address] }) else { throw .noSuchAddressOrDevice }
         try platform.connect(dsm: dsm, transport: device.port, evidence: device.evidence)
     }
 
+    /// `link_ops.disconnect` (kernel-uapi.md §6.1): the firmware unbinds every TDI of the DSM
+    /// (TDISP STOP_INTERFACE 0x87) then tears the link down. Cannot fail (the kernel's disconnect path
+    /// has no error return); a DSM with no FUNCTION_ID is a no-op.
     public func disconnect(_ context: PCITSMLinkContext) {
         guard let dsm = context.dsm.address.functionID else { return }
         platform.disconnect(dsm: dsm)
     }
 
+    /// `link_ops.bind` (kernel-uapi.md §6.1): the architecture's TDI creation then TDISP LOCK_INTERFACE
+    /// (0x83) and GET_DEVICE_INTERFACE_REPORT (0x84), leaving the TDI CONFIG_LOCKED. `vm` reaches the
+    /// firmware as ``firmwareVM(_:)``, `tdiID` (the vDEVICE `virt_id`, truncated to 32 bits) as the
+    /// guest-visible TDI id (EMU-ARCH-5).
+    /// - Returns: the ``PCITDI`` pci-tsm records for the function.
+    /// - Throws: `ENXIO` when the function or its DSM has no TDISP FUNCTION_ID; otherwise the
+    ///   firmware's errno (docs/firmware.md), with nothing changed.
     public func bind(_ context: PCITSMLinkContext, vm: VMHandle, tdiID: UInt32) throws(Errno) -> PCITDI {
         guard let function = context.function.address.functionID, let dsm = context.dsm.address.functionID else {
             throw .noSuchAddressOrDevice
@@ -171,11 +206,26 @@ public final class ArchLinkTSM<Platform: LinkTSMDriver>: ArchTSMDriver {
         return PCITDI(function: context.function, vm: vm, tdiID: tdiID)
     }
 
+    /// `link_ops.unbind` (kernel-uapi.md §6.1): TDISP STOP_INTERFACE (0x87, the DSM goes to
+    /// CONFIG_UNLOCKED) and the firmware's TDI destruction. Cannot fail; a function with no
+    /// FUNCTION_ID is a no-op.
     public func unbind(_ tdi: PCITDI) {
         guard let function = tdi.function.address.functionID else { return }
         platform.unbind(function: function)
     }
 
+    /// `link_ops.guest_req` (kernel-uapi.md §6.1; arch-backends.md §0, §1.2, §6.1-§6.3), in the order
+    /// of the type's documentation: v5 scope form (SEV only, EMU-ARCH-3), op mapped by name from the
+    /// kernel profile to arch-backends.md §0, EMU-ARCH-2 object-op gate, then the firmware driver.
+    /// - Parameter request: the envelope (`op`, `tvm_arch`, request/response sockptrs and lengths in
+    ///   bytes, user memory); its `tsmCode` is set to the firmware's code (CCA 0, SEV PSP status,
+    ///   TDX 64-bit module status) when the caller passed a `tsm_code` pointer and the firmware was
+    ///   reached, also when it then fails; untouched on the driver's own rejections.
+    /// - Returns: the firmware's residue (bytes of the response buffer not written).
+    /// - Throws: `ENXIO` (function without FUNCTION_ID, or no TDI); `EINVAL` (v5 form on CCA/TDX,
+    ///   object op with `objectOpsTunnelled` false, foreign `tvm_arch`, kernel sockptr, op not served,
+    ///   wrong `req_len`); `EFAULT` (copy-in/out fault; `EIO` for CCA's READ_OBJECT copy-out); any
+    ///   other errno of the firmware model.
     public func guestRequest(_ tdi: PCITDI, _ request: inout TSMGuestRequest) throws(Errno) -> Int {
         guard let function = tdi.function.address.functionID else { throw .noSuchAddressOrDevice }
         var envelope = GuestRequest(op: 0, tvmArch: request.tvmArch ?? 0, requestAddress: 0,

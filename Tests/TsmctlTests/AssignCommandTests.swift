@@ -1,0 +1,201 @@
+import Foundation
+import Testing
+
+/// `tsmctl assign` through the built executable (docs/assign.md; issue 6 deliverables 3 and 4):
+/// the PF and a VF of the SR-IOV TEE-IO endpoint reach RUN with verified evidence on every
+/// architecture; tampering is refused with its reason; bad input is one line and exit status 2.
+@Suite("tsmctl assign")
+struct AssignCommandTests {
+    static let root = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let sriov = root.appendingPathComponent("Examples/devices/tee-io-endpoint-sriov.lspci").path
+    static let doeTwoMailboxes = root.appendingPathComponent("Examples/devices/doe-two-mailboxes.lspci").path
+
+    static func assign(_ arguments: [String]) throws -> CLIResult {
+        try CLIRunner.run(["assign"] + arguments)
+    }
+
+    static func scratch(_ name: String) -> String {
+        FileManager.default.temporaryDirectory.appendingPathComponent("assign-test-\(UUID().uuidString)-\(name)").path
+    }
+
+    /// The dump's PF e1:00.0 (the DSM itself) and its VF 1 (routing ID 0xE120: the dump's First
+    /// VF Offset) on each architecture.
+    @Test("PF and VF reach RUN with verified evidence", arguments: ["cca", "sev", "tdx"], [[String](), ["--vf", "1"]])
+    func succeeds(arch: String, pick: [String]) throws {
+        let result = try Self.assign(["--arch", arch, "--device", Self.sriov] + pick)
+        #expect(result.status == 0, "\(result.stdout)\n\(result.stderr)")
+        #expect(result.stdout.contains("OK: TDI reached RUN; evidence verified"))
+        #expect(result.stdout.contains("IOMMU_VDEVICE_TSM_OP BIND"))
+        #expect(result.stdout.contains("TDI: RUN"))
+        // Torn down in order: the DSM reports CONFIG_UNLOCKED after UNBIND.
+        #expect(result.stdout.contains("IOMMU_VDEVICE_TSM_OP UNBIND"))
+        let lines = result.stdout.split(separator: "\n").map(String.init)
+        let unbind = try #require(lines.firstIndex { $0.contains("IOMMU_VDEVICE_TSM_OP UNBIND") })
+        #expect(lines[unbind + 1].contains("TDI: CONFIG_UNLOCKED"))
+        if pick.isEmpty {
+            #expect(result.stdout.contains("tsmctl assign: 0000:e1:00.0 (DSM 0000:e1:00.0)"))
+        } else {
+            #expect(result.stdout.contains("tsmctl assign: 0000:e1:04.0 (DSM 0000:e1:00.0)"))
+        }
+    }
+
+    /// rev-k numbers no object ops (kernel-uapi.md, EMU-ARCH-2): the guest reads every object from
+    /// the host's copy, still checked against the TSM's digests, so tampering is still refused.
+    @Test("profile rev-k: RUN with the objects from the host's copy; tampering still refused", arguments: ["cca", "sev", "tdx"])
+    func revK(arch: String) throws {
+        let result = try Self.assign(["--arch", arch, "--device", Self.sriov, "--vf", "4", "--profile", "rev-k"])
+        #expect(result.status == 0, "\(result.stdout)")
+        #expect(result.stdout.contains("profile rev-k"))
+        #expect(!result.stdout.contains("READ_OBJECT"))
+        let tampered = try Self.assign(["--arch", arch, "--device", Self.sriov, "--profile", "rev-k", "--tamper", "report"])
+        #expect(tampered.status == 1)
+        #expect(tampered.stdout.contains("(reportDigestMismatch)"))
+    }
+
+    @Test("--keep leaves the TDI in RUN and skips the teardown")
+    func keep() throws {
+        let result = try Self.assign(["--arch", "cca", "--device", Self.sriov, "--vf", "2", "--keep"])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(!result.stdout.contains("UNBIND"))
+        #expect(result.stdout.contains("kept assigned, TDI RUN"))
+    }
+
+    @Test("--json carries the same outcome")
+    func json() throws {
+        let result = try Self.assign(["--arch", "sev", "--device", Self.sriov, "--json"])
+        #expect(result.status == 0)
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+        #expect(object["reachedRun"] as? Bool == true)
+        #expect(object["evidenceVerified"] as? Bool == true)
+        #expect(object["arch"] as? String == "sev")
+        #expect(object["succeeded"] as? Bool == true)
+        #expect(object["tornDown"] as? Bool == true)
+        #expect(object["finalState"] as? String == "CONFIG_UNLOCKED")
+        let steps = try #require(object["steps"] as? [[String: Any]])
+        #expect(steps.contains { ($0["tdiState"] as? String) == "RUN" })
+    }
+
+    /// docs/guest.md §3: each tampered object fails its own check.
+    @Test("tampering is refused with its reason", arguments: [
+        ("certificate", "certificateUntrusted"),
+        ("measurements", "measurementsInvalid"),
+        ("report", "reportDigestMismatch"),
+    ], ["cca", "sev", "tdx"])
+    func tamper(target: (String, String), arch: String) throws {
+        let result = try Self.assign(["--arch", arch, "--device", Self.sriov, "--vf", "1", "--tamper", target.0])
+        #expect(result.status == 1, "\(result.stdout)")
+        #expect(result.stdout.contains("evidence not verified; guest did not accept the device (\(target.1))"), "\(result.stdout)")
+        #expect(!result.stdout.contains("TDI: RUN"))
+    }
+
+    /// START_INTERFACE_REQUEST (0x86) answered with TDISP_ERROR INVALID_NONCE (0x0102, TDISP 1.0
+    /// error codes): RUN is never reached, but the evidence was verified before it.
+    @Test("a TDISP fault at START_INTERFACE stops the flow after the evidence checks", arguments: ["cca", "sev", "tdx"])
+    func tdispFault(arch: String) throws {
+        let result = try Self.assign(["--arch", arch, "--device", Self.sriov, "--vf", "1", "--fault", "tdisp:0x86=error:0x102"])
+        #expect(result.status == 1, "\(result.stdout)")
+        #expect(result.stdout.contains("SET_TDI_STATE [FAILED]"))
+        #expect(result.stdout.contains("FAILED: TDI did not reach RUN; evidence verified; guest did not accept the device (hostRequestFailed)"))
+    }
+
+    @Test("an injected firmware fault stops the flow")
+    func fault() throws {
+        let result = try Self.assign(["--arch", "sev", "--device", Self.sriov, "--fault", "fw:TDI_BIND=0x3c"])
+        #expect(result.status == 1, "\(result.stdout)\n\(result.stderr)")
+        #expect(result.stdout.contains("[FAILED]"))
+        #expect(result.stdout.contains("TDI did not reach RUN"))
+    }
+
+    @Test("bad input: one line, exit status 2", arguments: [
+        (["--arch", "cca", "--device", "DOE"], "has no function that can be a TDI: no DSM"),
+        (["--arch", "cca", "--device", "DOE", "--function", "df:00.0"], "0000:df:00.0 in "),
+        (["--arch", "cca", "--device", "SRIOV", "--function", "e1:00"], "--function e1:00 is not a PCI address"),
+        (["--arch", "cca", "--device", "SRIOV", "--function", "e1:07.0"], "--function e1:07.0: no such function"),
+        (["--arch", "cca", "--device", "SRIOV", "--vf", "5"], "--vf 5: 0000:e1:00.0 has 4 VFs (TotalVFs) in "),
+        (["--arch", "cca", "--device", "SRIOV", "--vf", "0"], "--vf 0"),
+        (["--arch", "arm", "--device", "SRIOV"], "--arch arm: not an architecture"),
+        (["--arch", "cca", "--device", "SRIOV", "--tamper", "bar"], "--tamper bar"),
+        (["--arch", "cca", "--device", "SRIOV", "--fault", "nonsense"], "--fault"),
+        (["--arch", "cca", "--device", "SRIOV", "--profile", "v5"], "profile 'v5'"),
+        (["--arch", "cca", "--device", "NOTCONFIG"], "is not a PCI configuration space dump"),
+        (["--arch", "cca", "--device", "/nonexistent/x.lspci"], "--device /nonexistent/x.lspci: cannot read"),
+    ])
+    func badInput(arguments: [String], message: String) throws {
+        let junk = Self.scratch("junk.lspci")
+        try "hello, this is not lspci output\n00: zz\n".write(toFile: junk, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: junk) }
+        let resolved = arguments.map { argument in
+            switch argument {
+            case "DOE": return Self.doeTwoMailboxes
+            case "SRIOV": return Self.sriov
+            case "NOTCONFIG": return junk
+            default: return argument
+            }
+        }
+        let result = try Self.assign(resolved)
+        #expect(result.status == 2, "\(result.stdout)\n\(result.stderr)")
+        #expect(result.stderr.contains(message), "\(result.stderr)")
+        #expect(result.stderr.split(separator: "\n").count == 1)
+        #expect(result.stdout.isEmpty)
+    }
+
+    /// Issue 6 "Bad input": a trust anchor that does not match is one line and exit status 2.
+    @Test("--trust-anchor: another vendor's root, and a file that is no certificate, exit 2")
+    func trustAnchor() throws {
+        let other = Self.root.appendingPathComponent("Examples/anchors/other-vendor-root.pem").path
+        let result = try Self.assign(["--arch", "cca", "--device", Self.sriov, "--trust-anchor", other])
+        #expect(result.status == 2)
+        #expect(result.stderr.contains("--trust-anchor \(other): the device's certificate chain does not verify to it"))
+        #expect(result.stderr.split(separator: "\n").count == 1)
+        let notCertificate = Self.root.appendingPathComponent("Examples/devices/SOURCES.md").path
+        let bad = try Self.assign(["--arch", "sev", "--device", Self.sriov, "--trust-anchor", notCertificate])
+        #expect(bad.status == 2)
+        #expect(bad.stderr == "tsmctl assign: --trust-anchor \(notCertificate): not an X.509 certificate (PEM or DER)\n")
+    }
+
+    @Test("the doe-two-mailboxes dump is refused, naming the function and the file")
+    func doeRefused() throws {
+        let result = try Self.assign(["--arch", "tdx", "--device", Self.doeTwoMailboxes])
+        #expect(result.status == 2)
+        #expect(result.stderr.contains("doe-two-mailboxes.lspci"))
+        #expect(result.stderr.contains("no DSM"))
+        let named = try Self.assign(["--arch", "tdx", "--device", Self.doeTwoMailboxes, "--function", "df:00.0"])
+        #expect(named.status == 2)
+        #expect(named.stderr.contains("0000:df:00.0 in \(Self.doeTwoMailboxes) cannot be a TDI: no DSM above it"))
+    }
+
+    @Test("--backend linux fails cleanly with the Linux backend's diagnosis")
+    func linux() throws {
+        let result = try Self.assign(["--arch", "cca", "--device", Self.sriov, "--backend", "linux"])
+        #expect(result.status == 2)
+        #expect(result.stderr.hasPrefix("tsmctl assign: --backend linux: "))
+        #expect(result.stderr.split(separator: "\n").count == 1)
+    }
+
+    @Test("--trace decodes with tsmctl decode; --diagram is a Mermaid sequence diagram", arguments: ["cca", "sev", "tdx"])
+    func traceAndDiagram(arch: String) throws {
+        let trace = Self.scratch("trace.jsonl"), diagram = Self.scratch("flow.mmd")
+        defer {
+            try? FileManager.default.removeItem(atPath: trace)
+            try? FileManager.default.removeItem(atPath: diagram)
+        }
+        let result = try Self.assign(["--arch", arch, "--device", Self.sriov, "--vf", "1", "--trace", trace, "--diagram", diagram])
+        #expect(result.status == 0)
+        let text = try String(contentsOfFile: trace, encoding: .utf8)
+        #expect(text.contains("\"kind\":\"iommu_vdevice_tsm_req\""))
+        #expect(text.contains("\"kind\":\"iommu_vdevice_tsm_op\""))
+        #expect(text.contains("\"kind\":\"vfio_device_bind_iommufd\""))
+        #expect(text.contains("\"layer\":\"guest\""))
+        #expect(text.contains("\"kind\":\"\(arch):validate_mmio:request\""))
+        if arch == "sev" { #expect(text.contains("\"kind\":\"sev:tdi_info:response\",\"layer\":\"tsm\"")) }
+        if arch == "cca" { #expect(text.contains("\"kind\":\"cca:read_object:request\"")) }
+        let decoded = try CLIRunner.run(["decode", trace])
+        #expect(decoded.status == 0, "\(decoded.stderr)")
+        #expect(decoded.stdout.contains("IOMMU_VDEVICE_TSM_GUEST_TVM_ARCH_\(arch.uppercased())"))
+        let mermaid = try String(contentsOfFile: diagram, encoding: .utf8)
+        #expect(mermaid.hasPrefix("sequenceDiagram\n"))
+        #expect(mermaid.contains("participant device as Device (DSM)"))
+        #expect(mermaid.contains("vmm->>kernel: "))
+    }
+}
