@@ -256,6 +256,9 @@ extension UserAddressSpace {
         /// Mappings sorted by base address, never overlapping.
         var regions: [Region] = []
         var next: UInt64 = UserAddressSpace.firstMappingAddress
+        /// The index of the region the last lookup found: a hint, checked against the region's
+        /// range before use, so a stale value after a map or unmap only costs the search.
+        var lastHit = 0
 
         mutating func insert(_ region: Region) {
             var index = regions.count
@@ -278,8 +281,12 @@ extension UserAddressSpace {
             }
         }
 
-        /// Index of the region containing `address`, by binary search.
-        func regionIndex(containing address: UInt64) -> Int? {
+        /// Index of the region containing `address`: the last hit if it still contains it, else
+        /// by binary search.
+        mutating func regionIndex(containing address: UInt64) -> Int? {
+            if lastHit < regions.count, regions[lastHit].base <= address, address < regions[lastHit].end {
+                return lastHit
+            }
             var low = 0
             var high = regions.count
             while low < high {
@@ -287,13 +294,14 @@ extension UserAddressSpace {
                 if regions[mid].end <= address { low = mid + 1 } else { high = mid }
             }
             guard low < regions.count, regions[low].base <= address else { return nil }
+            lastHit = low
             return low
         }
 
         /// Checks that `[address, address + count)` is fully mapped (possibly across adjacent
         /// mappings), then calls `body(region, offsetInRegion, offsetInRange, length)` for each
         /// piece. Nothing is visited unless the whole range is mapped.
-        func access(
+        mutating func access(
             _ address: UInt64, count: Int, write: Bool = false,
             _ body: (Region, Int, Int, Int) -> Void
         ) throws(Errno) {
