@@ -1,4 +1,4 @@
-import Synchronization
+import Sync
 
 /// Verification results a guest may reuse across the TDIs of one DSM (issue 6 deliverable 7:
 /// "a DSM's certificate chain may be verified once per DSM, as a real TVM could").
@@ -7,7 +7,7 @@ import Synchronization
 /// same trust anchor, and a measurements report already verified with that chain (and the same
 /// VCA length). Any byte that differs misses the cache and is verified in full, so tampering is
 /// still caught; the digest checks against the TSM's digests are never cached. Share one cache
-/// only between agents with the same trust anchor. Thread-safe (one lock).
+/// only between agents with the same trust anchor. Thread-safe (one `Sync.Locked`, which the thread sanitizer can follow).
 ///
 /// ``cachesMeasurements`` false keeps only chains: every TDI's measurements signature is then
 /// verified with the cached chain's leaf key (what `tsmctl bench assign` does, docs/assign.md).
@@ -23,7 +23,7 @@ public final class GuestEvidenceCache: Sendable {
         var measurements: [MeasurementsKey: VerifiedMeasurements] = [:]
     }
 
-    private let entries = Mutex(Entries())
+    private let entries = Locked(Entries())
 
     /// Whether verified measurements reports are kept (chains always are).
     public let cachesMeasurements: Bool
