@@ -55,7 +55,7 @@ struct AssignCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Print the transcript and summary as JSON.")
     var json = false
 
-    @Option(name: .long, help: "Write every uAPI call and guest payload as JSON Lines (tsmctl decode reads it).")
+    @Option(name: .long, help: "Write every uAPI call, TDISP message and guest payload as JSON Lines (tsmctl decode reads it).")
     var trace: String?
 
     @Option(name: .long, help: "Write the flow as a Mermaid sequence diagram.")

@@ -7,7 +7,6 @@ import Foundation
 import Guest
 import Kernel
 import PCI
-import Synchronization
 import SystemPackage
 import TDISP
 import UAPI
@@ -89,8 +88,20 @@ struct AssignOutcome: Sendable, Encodable {
     var succeeded = false
 }
 
-/// One JSON Lines record of `--trace` (docs/decode.md "Trace line format"; the extra keys
-/// `step` and `direction` are ignored by `tsmctl decode`).
+/// One JSON Lines record of `--trace` (docs/decode.md "Trace line format"; `tsmctl decode` reads
+/// `layer`, `kind`, `profile` and `hex` and ignores the other keys).
+///
+/// | key | lines | value |
+/// |---|---|---|
+/// | `layer` | all | `uapi`, `guest`, `tsm`, `firmware`, `tdisp` |
+/// | `kind` | all | the decode kind (`iommu_vdevice_tsm_op`, `tdisp`, `sev:tdi_info:request`, `auto`) |
+/// | `profile` | uAPI | the uAPI profile name |
+/// | `hex` | all | the bytes |
+/// | `step` | all | the uAPI command (`IOMMU_VDEVICE_TSM_OP`), guest step, or host-admin action |
+/// | `direction` | all | uAPI `in` / `out (rc N)` / `out (ERRNO)`; guest `request` / `response`; TDISP `TSM→DSM` / `DSM→TSM` |
+/// | `message`, `code` | TDISP | the TDISP message name and MessageType (`LOCK_INTERFACE_REQUEST`, `0x83`) |
+/// | `dsm`, `tdi`, `interfaceID` | TDISP | the DSM's BDF; the TDI the INTERFACE_ID names (`e1:04.0`) and its FUNCTION_ID (`0x0000e120`) |
+/// | `decoded` | TDISP | the decoded message, as `tsmctl decode --json` prints it |
 struct AssignTraceLine: Encodable {
     var layer: String
     var kind: String
@@ -98,6 +109,34 @@ struct AssignTraceLine: Encodable {
     var hex: String
     var step: String
     var direction: String
+    var message: String?
+    var code: String?
+    var dsm: String?
+    var tdi: String?
+    var interfaceID: String?
+    var decoded: DecodedMessage?
+}
+
+/// The trace as it is built: written lines, and places held for a tunnelled guest payload (the
+/// VMM writes the request into user memory before the TSM_REQ ioctl and reads the response after
+/// it; the guest agent reports both only when its step ends, so its lines are put back where the
+/// bytes crossed). Places never filled are dropped.
+enum AssignTraceEntry {
+    case line(AssignTraceLine)
+    case payload(request: Bool, bytes: [UInt8])
+}
+
+/// What the flow records while it runs (behind one lock).
+struct AssignFlowState {
+    var steps: [AssignStep] = []
+    var trace: [AssignTraceEntry] = []
+    /// The DSM's TDISP request count at the last recorded step.
+    var messages = 0
+    var reportDecoded = false
+    /// The uAPI command in flight (between its `in` and `out` trace lines).
+    var inFlight: String?
+    /// What the flow does outside an ioctl (the `step` of TDISP lines sent then).
+    var context = "set-up"
 }
 
 /// The assignment flow, driven over an ``IOMMUFDBackend`` built on a simulated host.
@@ -107,7 +146,8 @@ final class AssignFlow: Sendable {
     let target: PCIFunction
     let dsmFunction: PCIFunction
 
-    private let state = Mutex<(steps: [AssignStep], trace: [AssignTraceLine], messages: Int, reportDecoded: Bool)>(([], [], 0, false))
+    /// The transcript and trace so far (`Kernel.KernelMutex`: a lock the thread sanitizer sees).
+    private let state = KernelMutex(AssignFlowState())
 
     /// Checks the input: parses the dumps, finds the function and its DSM.
     /// - Throws: ``AssignInputError`` naming the problem and the input.
@@ -157,7 +197,15 @@ final class AssignFlow: Sendable {
     }
 
     var steps: [AssignStep] { state.withLock { $0.steps } }
-    var trace: [AssignTraceLine] { state.withLock { $0.trace } }
+    /// The trace lines, in the order the bytes crossed their layer.
+    var trace: [AssignTraceLine] {
+        state.withLock { state in
+            state.trace.compactMap { entry in
+                if case let .line(line) = entry { return line }
+                return nil
+            }
+        }
+    }
 
     /// Records one transcript line; counts the TDISP messages that reached the DSM since the last
     /// one (a step that reached the device gets `device` on its path).
@@ -179,7 +227,9 @@ final class AssignFlow: Sendable {
             _ = try? FileDescriptor.standardError.writeAll(Array(line.utf8))
         }
     }
-    private func traceLine(_ line: AssignTraceLine) { state.withLock { $0.trace.append(line) } }
+    private func traceLine(_ line: AssignTraceLine) { state.withLock { $0.trace.append(.line(line)) } }
+    /// Names what the flow does next outside an ioctl (the `step` of TDISP lines sent meanwhile).
+    private func setContext(_ context: String) { state.withLock { $0.context = context } }
 
     /// The host: simulated kernel, the arch TSM as tsm0, a DSM model behind it with evidence.
     struct Host {
@@ -249,19 +299,54 @@ final class AssignFlow: Sendable {
         return nil
     }
 
+    /// The trace lines of a backend event: an ioctl's argument struct as issued (`in`, before the
+    /// call, so that the TDISP messages it causes follow it) and as the kernel left it (`out`);
+    /// a held place for each user-memory payload (the guest's lines fill them).
     private func backendEvent(_ event: BackendEvent, profile: UAPIProfile) {
-        guard case let .ioctl(_, request, argumentIn, argumentOut, result) = event,
-              let kind = Self.uapiKind(request, profile: profile) else { return }
-        let step = kind.uppercased()
-        let outcome: String
-        switch result {
-        case let .success(value): outcome = "out (rc \(value))"
-        case let .failure(errno): outcome = "out (\(errno.linuxName))"
+        switch event {
+        case let .ioctlIssued(_, request, argument):
+            guard let kind = Self.uapiKind(request, profile: profile) else { return }
+            state.withLock { $0.inFlight = kind.uppercased() }
+            guard (try? DecodeRegistry.decode(argument, as: kind, profile: profile)) != nil else { return }
+            traceLine(AssignTraceLine(layer: "uapi", kind: kind, profile: profile.name, hex: Hex.encode(argument),
+                                      step: kind.uppercased(), direction: "in"))
+        case let .ioctl(_, request, _, argumentOut, result):
+            guard let kind = Self.uapiKind(request, profile: profile) else { return }
+            state.withLock { $0.inFlight = nil }
+            let outcome: String
+            switch result {
+            case let .success(value): outcome = "out (rc \(value))"
+            case let .failure(errno): outcome = "out (\(errno.linuxName))"
+            }
+            guard (try? DecodeRegistry.decode(argumentOut, as: kind, profile: profile)) != nil else { return }
+            traceLine(AssignTraceLine(layer: "uapi", kind: kind, profile: profile.name, hex: Hex.encode(argumentOut),
+                                      step: kind.uppercased(), direction: outcome))
+        case let .userWrite(_, bytes):
+            state.withLock { $0.trace.append(.payload(request: true, bytes: bytes)) }
+        case let .userRead(_, bytes):
+            state.withLock { $0.trace.append(.payload(request: false, bytes: bytes)) }
+        case .open, .close:
+            return
         }
-        for (bytes, direction) in [(argumentIn, "in"), (argumentOut, outcome)] {
-            guard (try? DecodeRegistry.decode(bytes, as: kind, profile: profile)) != nil else { continue }
-            traceLine(AssignTraceLine(layer: "uapi", kind: kind, profile: profile.name, hex: Hex.encode(bytes),
-                                      step: step, direction: direction))
+    }
+
+    /// One trace line per TDISP message crossing the DSM's port (TSM→DSM requests, DSM→TSM
+    /// responses), decoded by the `tdisp` kind of `tsmctl decode`; its `step` is the uAPI command
+    /// in flight, else what the flow is doing (`pci-tsm connect`, …). A message the decoder
+    /// refuses is left out (no DSM or firmware model sends one).
+    private func tdispEvent(_ event: TDISPMessageEvent) {
+        guard let decoded = try? DecodeRegistry.decode(event.bytes, as: "tdisp", profile: request.profile),
+              let type = event.messageType else { return }
+        state.withLock { state in
+            let line = AssignTraceLine(
+                layer: "tdisp", kind: "tdisp", profile: nil, hex: Hex.encode(event.bytes),
+                step: state.inFlight ?? state.context, direction: event.direction.rawValue,
+                message: type.name, code: decodeHex(UInt64(type.rawValue), digits: 2),
+                dsm: event.dsm.description,
+                tdi: event.interfaceID.map { "\($0.functionID)" },
+                interfaceID: event.interfaceID.map { decodeHex(UInt64($0.functionID.rawValue), digits: 8) },
+                decoded: decoded)
+            state.trace.append(.line(line))
         }
     }
 
@@ -283,11 +368,36 @@ final class AssignFlow: Sendable {
             let kinds = short.isEmpty ? ["auto"] : [specific, "auto"]
             for kind in kinds where (try? DecodeRegistry.decode(bytes, as: kind, profile: request.profile)) != nil {
                 let layer = direction == "request" ? "guest" : (direct ? "tsm" : "firmware")
-                traceLine(AssignTraceLine(layer: layer, kind: kind, profile: nil,
-                                          hex: Hex.encode(bytes), step: event.step, direction: direction))
+                let line = AssignTraceLine(layer: layer, kind: kind, profile: nil,
+                                           hex: Hex.encode(bytes), step: event.step, direction: direction)
+                state.withLock { state in
+                    if !direct, let slot = Self.payloadSlot(in: state.trace, request: direction == "request",
+                                                            bytes: direction == "request" ? bytes : nil) {
+                        state.trace[slot] = .line(line)
+                    } else {
+                        state.trace.append(.line(line))
+                    }
+                }
                 break
             }
         }
+    }
+
+    /// Where a tunnelled guest payload's line goes: the request at the latest held request place
+    /// with the same bytes; the response at a held response place after the latest TSM_REQ `in`
+    /// line (the guest sees the response as the VMM passed it on, which `--tamper` alters, so its
+    /// bytes are not compared; a failed TSM_REQ read no response). nil: append.
+    static func payloadSlot(in trace: [AssignTraceEntry], request: Bool, bytes: [UInt8]?) -> Int? {
+        for index in trace.indices.reversed() {
+            switch trace[index] {
+            case let .payload(isRequest, held):
+                if request, isRequest, held == bytes { return index }
+                if !request, !isRequest { return index }
+            case let .line(line):
+                if !request, line.kind == "iommu_vdevice_tsm_req", line.direction == "in" { return nil }
+            }
+        }
+        return nil
     }
 
     // MARK: The flow
@@ -315,6 +425,10 @@ final class AssignFlow: Sendable {
         let tracing = TracingBackend(SimulatedBackend(kernel: host.kernel)) { [weak self] event in
             self?.backendEvent(event, profile: profile)
         }
+        // Every TDISP message between the TSM and the DSM, in order with the uAPI calls.
+        let port = host.driver.port(at: host.dsmAddress)
+        port?.observe { [weak self] event in self?.tdispEvent(event) }
+        defer { port?.observe(nil) }
         guard let functionID = targetAddress.functionID else {
             throw AssignInputError("\(target.bdf) has no TDISP FUNCTION_ID (PCI domain above 255)")
         }
@@ -378,6 +492,7 @@ final class AssignFlow: Sendable {
             return finish("\(error)")
         }
         // 3. DSM connect (host administrator, out of band: sysfs tsm/connect)
+        setContext("pci-tsm connect")
         do {
             try host.kernel.pciTSM.connect(dsmAddress, "tsm0")
             step("host-admin", "pci-tsm connect", ["kernel", "tsm"], sent: "echo tsm0 > \(dsmFunction.bdf)/tsm/connect",
@@ -398,6 +513,7 @@ final class AssignFlow: Sendable {
             outcome.failure = "\(error)"
         }
         // 5. the guest
+        setContext("guest")
         if bound {
             let vmHandle: VMHandle?
             do { vmHandle = try host.kernel.vm(vmFD) } catch { vmHandle = nil }
@@ -452,6 +568,7 @@ final class AssignFlow: Sendable {
                 step("vmm", "IOMMU_VDEVICE_TSM_OP UNBIND", tsmPath, sent: "unbind", result: "\(error)", status: "failed")
             }
         }
+        setContext("teardown")
         var teardownOK = true
         if let (_, ioas, hwpt, viommu) = setupObjects {
             do throws(VMMError) {
@@ -470,6 +587,7 @@ final class AssignFlow: Sendable {
                 step("vmm", error.step.description, vmmPath, sent: "teardown", result: "\(error)", status: "failed")
             }
         }
+        setContext("pci-tsm disconnect")
         do {
             try host.kernel.pciTSM.disconnect(dsmAddress, "tsm0")
             step("host-admin", "pci-tsm disconnect", ["kernel", "tsm"], sent: "echo tsm0 > \(dsmFunction.bdf)/tsm/disconnect",

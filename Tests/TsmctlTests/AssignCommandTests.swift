@@ -198,4 +198,75 @@ struct AssignCommandTests {
         #expect(mermaid.contains("participant device as Device (DSM)"))
         #expect(mermaid.contains("vmm->>kernel: "))
     }
+
+    /// Issue 6: `--trace` carries every TDISP message between the TSM and the DSM, bytes and
+    /// decoded, in order with the uAPI calls. Codes from tdisp-spdm.md §2.2: LOCK_INTERFACE_REQUEST
+    /// 0x83 / LOCK_INTERFACE_RESPONSE 0x03, GET_DEVICE_INTERFACE_REPORT 0x84 /
+    /// DEVICE_INTERFACE_REPORT 0x04, START_INTERFACE_REQUEST 0x86 / START_INTERFACE_RESPONSE 0x06.
+    /// VF 1 is e1:04.0: FUNCTION_ID = routing ID 0xE120 (§2.1; segment 0, not marked valid).
+    @Test("--trace: every TDISP message, bytes and decoded, between its uAPI call's in and out lines",
+          arguments: ["cca", "sev", "tdx"])
+    func traceTDISP(arch: String) throws {
+        let trace = Self.scratch("tdisp.jsonl")
+        defer { try? FileManager.default.removeItem(atPath: trace) }
+        let result = try Self.assign(["--arch", arch, "--device", Self.sriov, "--vf", "1", "--trace", trace])
+        #expect(result.status == 0, "\(result.stdout)\n\(result.stderr)")
+        let text = try String(contentsOfFile: trace, encoding: .utf8)
+        let lines = try text.split(separator: "\n").map { line in
+            try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+        }
+        func string(_ line: [String: Any], _ key: String) -> String? { line[key] as? String }
+        let tdisp = lines.indices.filter { string(lines[$0], "layer") == "tdisp" }
+        for (code, name, direction, step) in [
+            ("0x83", "LOCK_INTERFACE_REQUEST", "TSM→DSM", "IOMMU_VDEVICE_TSM_OP"),
+            ("0x03", "LOCK_INTERFACE_RESPONSE", "DSM→TSM", "IOMMU_VDEVICE_TSM_OP"),
+            ("0x84", "GET_DEVICE_INTERFACE_REPORT", "TSM→DSM", "IOMMU_VDEVICE_TSM_OP"),
+            ("0x04", "DEVICE_INTERFACE_REPORT", "DSM→TSM", "IOMMU_VDEVICE_TSM_OP"),
+            ("0x86", "START_INTERFACE_REQUEST", "TSM→DSM", "IOMMU_VDEVICE_TSM_REQ"),
+            ("0x06", "START_INTERFACE_RESPONSE", "DSM→TSM", "IOMMU_VDEVICE_TSM_REQ"),
+        ] {
+            let index = try #require(tdisp.first { string(lines[$0], "code") == code }, "no \(name) in \(arch)'s trace")
+            let line = lines[index]
+            #expect(string(line, "message") == name)
+            #expect(string(line, "direction") == direction)
+            #expect(string(line, "kind") == "tdisp")
+            #expect(string(line, "dsm") == "0000:e1:00.0")
+            #expect(string(line, "tdi") == "e1:04.0")
+            #expect(string(line, "interfaceID") == "0x0000e120")
+            // The bytes themselves: TDISPVersion 0x10, the MessageType, 2 reserved, FUNCTION_ID LE.
+            let hex = try #require(string(line, "hex"))
+            #expect(hex.hasPrefix("10" + code.dropFirst(2) + "0000" + "20e10000"), "\(hex)")
+            let decoded = try #require(line["decoded"] as? [String: Any])
+            #expect((decoded["title"] as? String)?.contains("\(name) (\(code))") == true)
+            // A request is followed by its response; both sit between their ioctl's in and out lines.
+            if let response = ["0x83": "0x03", "0x84": "0x04", "0x86": "0x06"][code] {
+                #expect(string(lines[index + 1], "code") == response)
+            }
+            #expect(string(line, "step") == step)
+            let opening = try #require(lines[..<index].lastIndex { string($0, "layer") == "uapi" })
+            let closing = try #require(lines[(index + 1)...].firstIndex { string($0, "layer") == "uapi" })
+            #expect(string(lines[opening], "kind") == step.lowercased())
+            #expect(string(lines[opening], "direction") == "in")
+            #expect(string(lines[closing], "kind") == step.lowercased())
+            #expect(string(lines[closing], "direction")?.hasPrefix("out (rc 0)") == true)
+        }
+        // The host administrator's connect: GET_TDISP_VERSION (0x81) to the DSM's own INTERFACE_ID.
+        let version = try #require(tdisp.first)
+        #expect(string(lines[version], "message") == "GET_TDISP_VERSION")
+        #expect(string(lines[version], "step") == "pci-tsm connect")
+        #expect(string(lines[version], "interfaceID") == "0x0000e100")
+
+        // tsmctl decode reads every line back.
+        let decoded = try CLIRunner.run(["decode", "--json", trace])
+        #expect(decoded.status == 0, "\(decoded.stderr)")
+        let records = decoded.stdout.split(separator: "\n")
+        #expect(records.count == lines.count)
+        for index in tdisp {
+            let record = try #require(try JSONSerialization.jsonObject(with: Data(records[index].utf8)) as? [String: Any])
+            #expect(record["line"] as? Int == index + 1)
+            let title = (record["decoded"] as? [String: Any])?["title"] as? String
+            #expect(title?.contains(string(lines[index], "message") ?? "?") == true)
+        }
+    }
 }
+
