@@ -172,6 +172,15 @@ enum AssignRender {
 
     static func summary(_ outcome: AssignOutcome, keep: Bool) -> String {
         var parts: [String] = []
+        if outcome.backend == "linux" {
+            // The host side only: the guest's checks and RUN happen inside the TVM.
+            parts.append(outcome.failure == nil ? "TDI bound on the host (CONFIG_LOCKED); the guest's evidence checks and RUN happen inside the TVM"
+                                                : "TDI not bound")
+            if let failure = outcome.failure { parts.append("reason: \(failure)") }
+            parts.append(keep ? "kept bound" : (outcome.tornDown ? "torn down, TDI \(outcome.finalState ?? "released")" : "teardown incomplete"))
+            parts.append("\(outcome.steps.count) steps")
+            return (outcome.succeeded ? "OK: " : "FAILED: ") + parts.joined(separator: "; ")
+        }
         parts.append(outcome.reachedRun ? "TDI reached RUN" : "TDI did not reach RUN")
         parts.append(outcome.evidenceVerified ? "evidence verified" : "evidence not verified")
         if let refusal = outcome.refusal { parts.append("guest did not accept the device (\(refusal))") }

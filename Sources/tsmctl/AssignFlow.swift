@@ -227,6 +227,21 @@ final class AssignFlow: Sendable {
             _ = try? FileDescriptor.standardError.writeAll(Array(line.utf8))
         }
     }
+    /// Records a transcript line of a run with no simulated host (the Linux backend): no device
+    /// state or TDISP count can be read from the host, so both stay empty.
+    func recordHostless(actor: String, _ name: String, _ path: [String], sent: String, result: String,
+                        status: String = "ok") {
+        state.withLock { state in
+            state.steps.append(AssignStep(index: state.steps.count + 1, actor: actor, step: name, path: path, sent: sent,
+                                          result: result, status: status, tdiState: nil, tdispMessages: 0))
+        }
+    }
+
+    /// The uAPI trace sink for a backend (shared by the simulated and the Linux runs).
+    func traceSink(profile: UAPIProfile) -> @Sendable (BackendEvent) -> Void {
+        { [weak self] event in self?.backendEvent(event, profile: profile) }
+    }
+
     private func traceLine(_ line: AssignTraceLine) { state.withLock { $0.trace.append(.line(line)) } }
     /// Names what the flow does next outside an ioctl (the `step` of TDISP lines sent meanwhile).
     private func setContext(_ context: String) { state.withLock { $0.context = context } }
@@ -409,18 +424,7 @@ final class AssignFlow: Sendable {
         let arch = request.arch
         let targetAddress = PCIFunctionAddress(target.bdf)
         let dsmAddress = PCIFunctionAddress(dsmFunction.bdf)
-        if linux {
-            let backend = LinuxBackend()
-            do {
-                let session = try IOMMUFDSession(backend: backend, profile: profile)
-                _ = session
-            } catch {
-                let diagnosis = backend.diagnose()
-                let problems = diagnosis.problems.joined(separator: "; ")
-                throw AssignInputError("--backend linux: \(error)\(problems.isEmpty ? "" : " — \(problems)")")
-            }
-            throw AssignInputError("--backend linux: the KVM side (KVM_DEV_VFIO_FILE_ADD) and the DSM connect are not driven by tsmctl; use a VMM built on the VMM library")
-        }
+        if linux { return try runLinux(LinuxBackend()) }
         let host = try makeHost()
         let tracing = TracingBackend(SimulatedBackend(kernel: host.kernel)) { [weak self] event in
             self?.backendEvent(event, profile: profile)

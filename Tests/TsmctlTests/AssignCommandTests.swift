@@ -171,6 +171,22 @@ struct AssignCommandTests {
         #expect(result.status == 2)
         #expect(result.stderr.hasPrefix("tsmctl assign: --backend linux: "))
         #expect(result.stderr.split(separator: "\n").count == 1)
+        #expect(result.stdout.isEmpty)
+    }
+
+    /// On a host without iommufd (this machine) the first step fails; the line names it once and
+    /// adds the host's other problems (KVM, the TSM sysfs attributes) from `LinuxDiagnosis`.
+    @Test("--backend linux on a host without /dev/iommu: the failing step, then the other problems",
+          .enabled(if: access("/dev/iommu", F_OK) != 0))
+    func linuxWithoutIOMMUFD() throws {
+        let result = try Self.assign(["--arch", "sev", "--device", Self.sriov, "--backend", "linux", "--profile", "rev-k"])
+        #expect(result.status == 2)
+        #expect(result.stderr.hasPrefix("tsmctl assign: --backend linux: open iommufd: /dev/iommu is not available"))
+        #expect(result.stderr.components(separatedBy: "/dev/iommu does not exist").count == 1, "\(result.stderr)")
+        if access("/sys/class/tsm", F_OK) != 0 {
+            #expect(result.stderr.contains("— also: "))
+            #expect(result.stderr.contains("/class/tsm"))
+        }
     }
 
     @Test("--trace decodes with tsmctl decode; --diagram is a Mermaid sequence diagram", arguments: ["cca", "sev", "tdx"])
