@@ -62,6 +62,20 @@ struct AssignCommand: AsyncParsableCommand {
     var diagram: String?
 
     func run() async throws {
+        // Output files first: a path that cannot be written is bad input, found before the flow
+        // runs (checked with access(2), so nothing is created or truncated yet).
+        for (option, path) in [("--trace", trace), ("--diagram", diagram)] {
+            guard let path else { continue }
+            let directory = (path as NSString).deletingLastPathComponent
+            var isDirectory: ObjCBool = false
+            let exists = FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory)
+            let writable = exists ? !isDirectory.boolValue && access(path, W_OK) == 0
+                                  : access(directory.isEmpty ? "." : directory, W_OK) == 0
+            guard writable else {
+                ScriptCommand.printError("tsmctl assign: cannot write \(option) \(path)")
+                throw ExitCode(2)
+            }
+        }
         let prepared = await perform()
         if isatty(STDERR_FILENO) == 1 { _ = try? FileDescriptor.standardError.writeAll(Array("\r\u{1B}[K".utf8)) }
         guard case let .success((flow, outcome)) = prepared else {
@@ -119,7 +133,7 @@ struct AssignCommand: AsyncParsableCommand {
         }
         var target: TamperingChannel.Target?
         if let tamper {
-            guard let chosen = TamperingChannel.Target.allCases.first(where: { $0.rawValue == tamper }) else {
+            guard let chosen = TamperingChannel.Target.allCases.first(where: { $0.rawValue == tamper.lowercased() }) else {
                 throw AssignInputError("--tamper \(tamper): choose report, measurements or certificate")
             }
             target = chosen
@@ -182,11 +196,13 @@ enum AssignRender {
             return (outcome.succeeded ? "OK: " : "FAILED: ") + parts.joined(separator: "; ")
         }
         parts.append(outcome.reachedRun ? "TDI reached RUN" : "TDI did not reach RUN")
-        parts.append(outcome.evidenceVerified ? "evidence verified" : "evidence not verified")
+        parts.append(outcome.evidenceVerified ? "evidence verified"
+                     : (outcome.guestRan ? "evidence not verified" : "evidence not checked (the guest did not start)"))
         if let refusal = outcome.refusal { parts.append("guest did not accept the device (\(refusal))") }
         if let failure = outcome.failure { parts.append("reason: \(failure)") }
         parts.append(keep ? "kept assigned, TDI \(outcome.finalState ?? "none")"
                           : (outcome.tornDown ? "torn down, TDI \(outcome.finalState ?? "destroyed")" : "teardown incomplete"))
+        if !outcome.faults.isEmpty { parts.append("injected: " + outcome.faults.joined(separator: ", ")) }
         parts.append("\(outcome.steps.count) steps")
         return (outcome.succeeded ? "OK: " : "FAILED: ") + parts.joined(separator: "; ")
     }

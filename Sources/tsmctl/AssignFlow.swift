@@ -86,6 +86,10 @@ struct AssignOutcome: Sendable, Encodable {
     var finalState: String?
     /// Exit status 0: the TDI reached RUN and the evidence verified.
     var succeeded = false
+    /// The `--fault` rules in force (empty: none).
+    var faults: [String] = []
+    /// Whether the guest agent ran (false when a host step failed before it).
+    var guestRan = false
 }
 
 /// One JSON Lines record of `--trace` (docs/decode.md "Trace line format"; `tsmctl decode` reads
@@ -159,9 +163,15 @@ final class AssignFlow: Sendable {
         }
         let joined = request.devices.map(\.text).joined(separator: "\n\n")
         let paths = request.devices.map(\.path).joined(separator: ", ")
+        // Each dump on its own first, so the message names the file that is not a dump.
+        for device in request.devices {
+            do { _ = try PCITopology(lspci: device.text) } catch {
+                throw AssignInputError("\(device.path) is not a PCI configuration space dump: \(error)")
+            }
+        }
         let topology: PCITopology
         do { topology = try PCITopology(lspci: joined) } catch {
-            throw AssignInputError("\(paths) is not a PCI configuration space dump: \(error)")
+            throw AssignInputError("the --device dumps \(paths) do not form one topology (is a dump given twice?): \(error)")
         }
         guard !topology.functions.isEmpty else { throw AssignInputError("\(paths) holds no PCI function") }
         self.topology = topology
@@ -169,7 +179,10 @@ final class AssignFlow: Sendable {
         if let text = request.function {
             guard let bdf = BDF(text) else { throw AssignInputError("--function \(text) is not a PCI address (BB:DD.F or DDDD:BB:DD.F)") }
             guard let found = topology[bdf] else {
-                let known = topology.physicalFunctions.map { "\($0.bdf)" }.joined(separator: ", ")
+                let known = topology.physicalFunctions.map { function in
+                    let vfs = topology.virtualFunctions(of: function.bdf).count
+                    return "\(function.bdf)" + (vfs > 0 ? " with \(vfs) VFs, --vf 1…\(vfs)" : "")
+                }.joined(separator: ", ")
                 throw AssignInputError("--function \(text): no such function in \(paths) (physical functions: \(known))")
             }
             base = found
@@ -443,7 +456,7 @@ final class AssignFlow: Sendable {
         }
         var outcome = AssignOutcome(arch: arch.name, backend: "simulated", profile: profile.name, function: "\(target.bdf)",
                                     dsm: "\(dsmFunction.bdf)", steps: [], reachedRun: false, evidenceVerified: false,
-                                    failure: nil, refusal: nil, tornDown: false, finalState: nil)
+                                    failure: nil, refusal: nil, tornDown: false, finalState: nil, faults: request.faults)
         func finish(_ failure: String?) -> AssignOutcome {
             outcome.failure = failure
             outcome.steps = steps
@@ -459,8 +472,8 @@ final class AssignFlow: Sendable {
             session = try IOMMUFDSession(backend: tracing, profile: profile)
             step("vmm", "open /dev/iommu", vmmPath, sent: "open(O_RDWR)", result: "iommufd (profile \(profile.name))")
         } catch {
-            step("vmm", "open /dev/iommu", vmmPath, sent: "open(O_RDWR)", result: "\(error)", status: "failed")
-            return finish("\(error)")
+            step("vmm", "open /dev/iommu", vmmPath, sent: "open(O_RDWR)", result: failureText(error), status: "failed")
+            return finish(failureText(error))
         }
         // 2. VM, VFIO device, KVM association
         let vmFD = (tracing.base as? SimulatedBackend)?.createVM() ?? -1
@@ -471,8 +484,8 @@ final class AssignFlow: Sendable {
             vfio = try VFIODevice.open(vfioPath, backend: tracing)
             step("vmm", "open VFIO cdev", vmmPath, sent: vfioPath, result: "VFIO device open")
         } catch {
-            step("vmm", "open VFIO cdev", vmmPath, sent: vfioPath, result: "\(error)", status: "failed")
-            return finish("\(error)")
+            step("vmm", "open VFIO cdev", vmmPath, sent: vfioPath, result: failureText(error), status: "failed")
+            return finish(failureText(error))
         }
         var vdevice = VDeviceID(0)
         var bound = false
@@ -492,8 +505,8 @@ final class AssignFlow: Sendable {
             step("vmm", "IOMMU_VDEVICE_ALLOC", vmmPath, sent: "virt_id 0x10 on vIOMMU \(viommu.id)", result: "vDEVICE id \(vdevice.id)")
             setupObjects = (device, ioas, hwpt, viommu)
         } catch {
-            step("vmm", error.step.description, vmmPath, sent: "set-up", result: "\(error)", status: "failed")
-            return finish("\(error)")
+            step("vmm", error.step.description, vmmPath, sent: "set-up", result: failureText(error), status: "failed")
+            return finish(failureText(error))
         }
         // 3. DSM connect (host administrator, out of band: sysfs tsm/connect)
         setContext("pci-tsm connect")
@@ -513,8 +526,8 @@ final class AssignFlow: Sendable {
             step("vmm", "IOMMU_VDEVICE_TSM_OP BIND", tsmPath, sent: "bind vDEVICE \(vdevice.id) to the VM",
                  result: "TDI bound, interface locked")
         } catch {
-            step("vmm", "IOMMU_VDEVICE_TSM_OP BIND", tsmPath, sent: "bind vDEVICE \(vdevice.id)", result: "\(error)", status: "failed")
-            outcome.failure = "\(error)"
+            step("vmm", "IOMMU_VDEVICE_TSM_OP BIND", tsmPath, sent: "bind vDEVICE \(vdevice.id)", result: failureText(error), status: "failed")
+            outcome.failure = failureText(error)
         }
         // 5. the guest
         setContext("guest")
@@ -541,6 +554,7 @@ final class AssignFlow: Sendable {
                 self.record(host, interface, actor: "guest", event.step, event.path.map(\.rawValue),
                             sent: event.sent, result: event.result, status: event.status.rawValue)
             })
+            outcome.guestRan = true
             var configured = agent
             // rev-k numbers no READ_OBJECT / OBJECT_INFO / REGEN_OBJECT (spec §0 "Latest direction"):
             // the guest then reads every object from the host's copy (docs/guest.md §1).
@@ -569,7 +583,7 @@ final class AssignFlow: Sendable {
                 try tunnel.unbind()
                 step("vmm", "IOMMU_VDEVICE_TSM_OP UNBIND", tsmPath, sent: "unbind vDEVICE \(vdevice.id)", result: "TDI stopped, interface unlocked")
             } catch {
-                step("vmm", "IOMMU_VDEVICE_TSM_OP UNBIND", tsmPath, sent: "unbind", result: "\(error)", status: "failed")
+                step("vmm", "IOMMU_VDEVICE_TSM_OP UNBIND", tsmPath, sent: "unbind", result: failureText(error), status: "failed")
             }
         }
         setContext("teardown")
@@ -588,7 +602,7 @@ final class AssignFlow: Sendable {
                 step("vmm", "IOMMU_DESTROY IOAS", vmmPath, sent: "id \(ioas.id)", result: "ok")
             } catch {
                 teardownOK = false
-                step("vmm", error.step.description, vmmPath, sent: "teardown", result: "\(error)", status: "failed")
+                step("vmm", error.step.description, vmmPath, sent: "teardown", result: failureText(error), status: "failed")
             }
         }
         setContext("pci-tsm disconnect")
@@ -619,11 +633,22 @@ struct VMMGuestChannel: GuestRequestChannel {
             let answer = try tunnel.tsmRequest(op: op, tvmArch: tvmArch, request: payload, responseCapacity: responseCapacity)
             return GuestResponse(bytes: answer.bytes, residue: answer.residue, tsmCode: answer.tsmCode ?? 0)
         } catch {
-            throw GuestChannelError(errno: error.errno, tsmCode: error.tsmCode ?? 0, reason: error.description)
+            throw GuestChannelError(errno: error.errno, tsmCode: error.tsmCode ?? 0, reason: error.reason)
         }
     }
 
     func hostEvidence(tvmArch: TVMArch) async throws -> HostEvidence { evidence }
+}
+
+/// A failed step's result in a transcript line: the ``VMM/VMMError``'s reason (its step is the
+/// line's own name) with the errno and `tsm_code` when the reason does not already say them; any
+/// other error's description.
+func failureText(_ error: any Error) -> String {
+    guard let error = error as? VMMError else { return "\(error)" }
+    var text = error.reason
+    if let errno = error.errno, !text.contains(errno.linuxName) { text += " (\(errno.linuxName))" }
+    if let tsmCode = error.tsmCode { text += ", tsm_code 0x\(String(tsmCode, radix: 16))" }
+    return text
 }
 
 /// The Linux name of an errno (`EINVAL`), or the error's description.

@@ -23,7 +23,8 @@ extension AssignFlow {
         /// The error, then the host's other problems (those about the same path are left out).
         func refuse(_ error: VMMError) -> AssignInputError {
             let problems = backend.diagnose().problems.filter { problem in
-                !error.reason.contains(problem.prefix { $0 != " " })
+                let path = problem.prefix { $0 != " " }
+                return !(path.hasPrefix("/") && error.reason.contains(path))
             }
             let others = problems.isEmpty ? "" : " — also: " + problems.joined(separator: "; ")
             return AssignInputError("--backend linux: \(error)\(others)")
@@ -79,8 +80,8 @@ extension AssignFlow {
             outcome.finalState = "CONFIG_LOCKED"
         } catch {
             recordHostless(actor: "vmm", "IOMMU_VDEVICE_TSM_OP BIND", tsmPath, sent: "bind vDEVICE \(setup.vdevice.id)",
-                           result: "\(error)", status: "failed")
-            outcome.failure = "\(error)"
+                           result: failureText(error), status: "failed")
+            outcome.failure = failureText(error)
         }
         if bound {
             recordHostless(actor: "guest", "GuestAgent.accept", [], sent: "-",
@@ -101,7 +102,7 @@ extension AssignFlow {
                                result: "TDI stopped, interface unlocked")
                 outcome.finalState = "CONFIG_UNLOCKED"
             } catch {
-                recordHostless(actor: "vmm", "IOMMU_VDEVICE_TSM_OP UNBIND", tsmPath, sent: "unbind", result: "\(error)", status: "failed")
+                recordHostless(actor: "vmm", "IOMMU_VDEVICE_TSM_OP UNBIND", tsmPath, sent: "unbind", result: failureText(error), status: "failed")
             }
         }
         var tornDown = true
@@ -110,7 +111,7 @@ extension AssignFlow {
             recordHostless(actor: "vmm", "teardown", vmmPath, sent: "destroy vDEVICE, vIOMMU, HWPT; close VFIO cdev; destroy IOAS", result: "ok")
         } catch {
             tornDown = false
-            recordHostless(actor: "vmm", "teardown", vmmPath, sent: "destroy", result: "\(error)", status: "failed")
+            recordHostless(actor: "vmm", "teardown", vmmPath, sent: "destroy", result: failureText(error), status: "failed")
         }
         do throws(VMMError) {
             try backend.disconnectDSM(dsmAddress)
@@ -118,7 +119,7 @@ extension AssignFlow {
                            sent: "write tsm0 to \(backend.sysfsDevicePath(dsmAddress))/tsm/disconnect", result: "DSM disconnected")
         } catch {
             tornDown = false
-            recordHostless(actor: "host-admin", "pci-tsm disconnect", ["kernel", "tsm"], sent: "tsm0", result: "\(error)", status: "failed")
+            recordHostless(actor: "host-admin", "pci-tsm disconnect", ["kernel", "tsm"], sent: "tsm0", result: failureText(error), status: "failed")
         }
         outcome.tornDown = tornDown
         outcome.steps = steps
