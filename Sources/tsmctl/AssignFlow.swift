@@ -512,7 +512,7 @@ final class AssignFlow: Sendable {
         setContext("pci-tsm connect")
         do {
             try host.kernel.pciTSM.connect(dsmAddress, "tsm0")
-            step("host-admin", "pci-tsm connect", ["kernel", "tsm"], sent: "echo tsm0 > \(dsmFunction.bdf)/tsm/connect",
+            step("host-admin", "pci-tsm connect", ["kernel", "tsm"], sent: "echo tsm0 > /sys/bus/pci/devices/\(dsmFunction.bdf)/tsm/connect",
                  result: "DSM connected (SPDM session, IDE, TDISP version and capabilities)")
         } catch {
             step("host-admin", "pci-tsm connect", ["kernel", "tsm"], sent: "tsm0", result: errnoText(error), status: "failed")
@@ -608,7 +608,7 @@ final class AssignFlow: Sendable {
         setContext("pci-tsm disconnect")
         do {
             try host.kernel.pciTSM.disconnect(dsmAddress, "tsm0")
-            step("host-admin", "pci-tsm disconnect", ["kernel", "tsm"], sent: "echo tsm0 > \(dsmFunction.bdf)/tsm/disconnect",
+            step("host-admin", "pci-tsm disconnect", ["kernel", "tsm"], sent: "echo tsm0 > /sys/bus/pci/devices/\(dsmFunction.bdf)/tsm/disconnect",
                  result: "DSM disconnected")
         } catch {
             step("host-admin", "pci-tsm disconnect", ["kernel", "tsm"], sent: "tsm0", result: errnoText(error), status: "failed")

@@ -27,7 +27,8 @@ public protocol ArchTSMDriver: PCITSMLinkOps {
     /// SPDM evidence the firmware caches at connect (arch-backends.md §1.3). Replaces an earlier
     /// attachment; takes effect at the next `connect`.
     func attach(dsm: DSM, at address: PCIFunctionAddress, evidence: DeviceEvidence)
-    /// The device port of the DSM attached at `address` (TDISP message counter), if any.
+    /// The device port of the DSM attached at `address` (TDISP message counter and message
+    /// observer, ``DSMPort/observe(_:)``), if any.
     func port(at address: PCIFunctionAddress) -> DSMPort?
     /// Installs a fault plan in the firmware (docs/firmware.md "Fault injection"), resetting its
     /// counters; an empty plan removes every fault.
