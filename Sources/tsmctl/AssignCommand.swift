@@ -127,6 +127,14 @@ struct AssignCommand: AsyncParsableCommand {
         guard backend == "simulated" || backend == "linux" else {
             throw AssignInputError("--backend \(backend): not a backend (simulated, linux)")
         }
+        if backend == "linux" {
+            // Faults go into the simulated firmware; tampering and the trust anchor act on the
+            // guest, which tsmctl does not run on Linux (it runs inside the TVM).
+            let simulatedOnly = [("--fault", !fault.isEmpty), ("--tamper", tamper != nil), ("--trust-anchor", trustAnchor != nil)]
+            if let (option, _) = simulatedOnly.first(where: \.1) {
+                throw AssignInputError("\(option) works with --backend simulated only: on Linux the firmware is real and the guest runs inside the TVM")
+            }
+        }
         let uapiProfile: UAPIProfile
         do { uapiProfile = try UAPIProfile.named(profile) } catch {
             throw AssignInputError("--profile \(profile): unknown uAPI profile; valid profiles: \(UAPIProfile.all.map(\.name).joined(separator: ", "))")
@@ -202,7 +210,13 @@ enum AssignRender {
         if let failure = outcome.failure { parts.append("reason: \(failure)") }
         parts.append(keep ? "kept assigned, TDI \(outcome.finalState ?? "none")"
                           : (outcome.tornDown ? "torn down, TDI \(outcome.finalState ?? "destroyed")" : "teardown incomplete"))
-        if !outcome.faults.isEmpty { parts.append("injected: " + outcome.faults.joined(separator: ", ")) }
+        if !outcome.faults.isEmpty {
+            let rules = outcome.faults.map { rule in
+                outcome.unmatchedFaults.contains(rule)
+                    ? "\(rule) (never matched in this run: no effect)" : rule
+            }
+            parts.append("injected: " + rules.joined(separator: ", "))
+        }
         parts.append("\(outcome.steps.count) steps")
         return (outcome.succeeded ? "OK: " : "FAILED: ") + parts.joined(separator: "; ")
     }

@@ -90,6 +90,9 @@ struct AssignOutcome: Sendable, Encodable {
     var faults: [String] = []
     /// Whether the guest agent ran (false when a host step failed before it).
     var guestRan = false
+    /// The `--fault` rules whose call never happened in the run (e.g. `fw:TDI_BIND` on CCA,
+    /// whose firmware has no such call): they had no effect.
+    var unmatchedFaults: [String] = []
 }
 
 /// One JSON Lines record of `--trace` (docs/decode.md "Trace line format"; `tsmctl decode` reads
@@ -318,6 +321,25 @@ final class AssignFlow: Sendable {
                     dsmAddress: PCIFunctionAddress(dsmFunction.bdf))
     }
 
+    /// The rules of `faults` whose trigger never occurred in the firmware's `callLog` (one entry
+    /// per firmware call by name, `TDISP 0x86` per TDISP request): the `fw:NAME[#K]` rules with
+    /// fewer than K calls named NAME, `tdisp:CODE[#K]` with fewer than K requests of CODE, `fw#N`
+    /// with fewer than N firmware calls. A rule text that does not parse is left out (the
+    /// command has refused it already).
+    static func unmatchedFaults(_ faults: [String], callLog: [String]) -> [String] {
+        faults.filter { text in
+            guard let rule = try? FaultPlan.Rule(parsing: text) else { return false }
+            switch rule.trigger {
+            case let .nthFirmwareCall(n):
+                return callLog.filter { !$0.hasPrefix("TDISP ") }.count < n
+            case let .firmwareCall(name, occurrence):
+                return callLog.filter { $0 == name }.count < occurrence
+            case let .tdispRequest(code, occurrence):
+                return callLog.filter { $0 == "TDISP 0x" + String(code, radix: 16) }.count < occurrence
+            }
+        }
+    }
+
     // MARK: Tracing
 
     /// Kind of a uAPI request code under `profile` (nil: not one decode knows).
@@ -460,6 +482,7 @@ final class AssignFlow: Sendable {
         func finish(_ failure: String?) -> AssignOutcome {
             outcome.failure = failure
             outcome.steps = steps
+            outcome.unmatchedFaults = Self.unmatchedFaults(request.faults, callLog: host.driver.callLog)
             outcome.finalState = deviceState()
             outcome.succeeded = outcome.reachedRun && outcome.evidenceVerified
             return outcome

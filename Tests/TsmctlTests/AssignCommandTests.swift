@@ -114,6 +114,21 @@ struct AssignCommandTests {
         #expect(object["guestRan"] as? Bool == false)
     }
 
+    /// arch-backends.md: TDI_BIND is a SEV PSP command; the CCA RMM has no such call, so the rule
+    /// cannot fire and the run succeeds — the summary says so instead of implying a fault happened.
+    @Test("a fault rule whose call the architecture never makes is reported as never matched")
+    func unmatchedFault() throws {
+        let result = try Self.assign(["--arch", "cca", "--device", Self.sriov, "--fault", "fw:TDI_BIND=0x3c", "--json"])
+        #expect(result.status == 0)
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+        #expect(object["unmatchedFaults"] as? [String] == ["fw:TDI_BIND=0x3c"])
+        let text = try Self.assign(["--arch", "cca", "--device", Self.sriov, "--fault", "fw:TDI_BIND=0x3c"])
+        #expect(text.stdout.contains("injected: fw:TDI_BIND=0x3c (never matched in this run: no effect)"))
+        let fired = try Self.assign(["--arch", "sev", "--device", Self.sriov, "--fault", "fw:TDI_BIND=0x3c", "--json"])
+        let sev = try #require(try JSONSerialization.jsonObject(with: Data(fired.stdout.utf8)) as? [String: Any])
+        #expect(sev["unmatchedFaults"] as? [String] == [])
+    }
+
     @Test("--tamper takes its choice in any case")
     func tamperCase() throws {
         let result = try Self.assign(["--arch", "cca", "--device", Self.sriov, "--tamper", "Report"])
@@ -130,6 +145,10 @@ struct AssignCommandTests {
         (["--arch", "cca", "--device", "SRIOV", "--device", "SRIOV"], "do not form one topology (is a dump given twice?)"),
         (["--arch", "cca", "--device", "SRIOV", "--trace", "/nonexistent/dir/t.jsonl"], "cannot write --trace /nonexistent/dir/t.jsonl"),
         (["--arch", "cca", "--device", "SRIOV", "--diagram", "/"], "cannot write --diagram /"),
+        (["--arch", "sev", "--device", "SRIOV", "--backend", "linux", "--fault", "fw:TDI_BIND=0x3c"],
+         "--fault works with --backend simulated only"),
+        (["--arch", "sev", "--device", "SRIOV", "--backend", "linux", "--tamper", "report"],
+         "--tamper works with --backend simulated only"),
         (["--arch", "cca", "--device", "SRIOV", "--vf", "5"], "--vf 5: 0000:e1:00.0 has 4 VFs (TotalVFs) in "),
         (["--arch", "cca", "--device", "SRIOV", "--vf", "0"], "--vf 0"),
         (["--arch", "arm", "--device", "SRIOV"], "--arch arm: not an architecture"),
