@@ -44,8 +44,14 @@ public final class LinuxBackend: IOMMUFDBackend {
     /// The mapped buffers: address → byte count (the memory itself is reached through the address).
     /// (`Kernel.KernelMutex`: a pthread-based lock the thread sanitizer sees.)
     private let buffers = KernelMutex<[UInt64: Int]>([:])
-    /// Each VM made by ``createVM()`` → its KVM-VFIO device fd (-1 until the first ``addToVM(_:vfio:)``).
-    let kvmVMs = KernelMutex<[Int32: Int32]>([:])
+    /// A VM this backend knows: its KVM-VFIO device fd (-1 until the first ``addToVM(_:vfio:)``)
+    /// and whether ``createVM()`` made it (then the backend closes it when released).
+    struct KVMVM: Sendable, Equatable {
+        var device: Int32
+        var owned: Bool
+    }
+    /// VM fd → its KVM-VFIO device.
+    let kvmVMs = KernelMutex<[Int32: KVMVM]>([:])
 
     /// A backend for the running kernel, or (for tests and for preparing a deployment) for a kernel
     /// whose `uname -r` is `release`. Only the profile check uses `release`; the calls always go
@@ -63,9 +69,9 @@ public final class LinuxBackend: IOMMUFDBackend {
             buffers.removeAll()
         }
         kvmVMs.withLock { vms in
-            for (vm, device) in vms {
-                if device >= 0 { try? FileDescriptor(rawValue: device).close() }
-                try? FileDescriptor(rawValue: vm).close()
+            for (vm, entry) in vms {
+                if entry.device >= 0 { try? FileDescriptor(rawValue: entry.device).close() }
+                if entry.owned { try? FileDescriptor(rawValue: vm).close() }
             }
             vms.removeAll()
         }
@@ -116,8 +122,8 @@ public final class LinuxBackend: IOMMUFDBackend {
     /// `close(fd)`; for a VM made by ``createVM()`` also its KVM-VFIO device (which releases the
     /// VFIO files added to it). Errors: the errno of `close(2)` of `fd`.
     public func close(_ fd: Int32) throws(Errno) {
-        if let device = kvmVMs.withLock({ $0.removeValue(forKey: fd) }), device >= 0 {
-            try? FileDescriptor(rawValue: device).close()
+        if let entry = kvmVMs.withLock({ $0.removeValue(forKey: fd) }), entry.device >= 0 {
+            try? FileDescriptor(rawValue: entry.device).close()
         }
         do {
             try FileDescriptor(rawValue: fd).close()

@@ -175,14 +175,15 @@ extension LinuxBackend {
         do { vm = try ioctl(kvm, request: KVMUAPI.createVM, value: 0) } catch {
             throw VMMError.classifyKVM(error, step: .kvmCreateVM, subject: kvmPath, environment: environment)
         }
-        kvmVMs.withLock { $0[vm] = -1 }
+        kvmVMs.withLock { $0[vm] = KVMVM(device: -1, owned: true) }
         return vm
     }
 
     /// `KVM_DEV_VFIO_FILE_ADD`: associates `vfio` with the VM `vm` (before `VFIO_DEVICE_BIND_IOMMUFD`,
     /// so the bind captures the VM; spec 1.5, Documentation/virt/kvm/devices/vfio.rst). The first
     /// call for a VM creates its KVM-VFIO device (`KVM_CREATE_DEVICE`, `KVM_DEV_TYPE_VFIO`; one per
-    /// VM), kept until ``close(_:)`` of the VM; then `KVM_SET_DEVICE_ATTR` with group
+    /// VM), kept until ``close(_:)`` of the VM (or the backend's release; a VM fd that
+    /// ``createVM()`` did not make is never closed by the backend); then `KVM_SET_DEVICE_ATTR` with group
     /// `KVM_DEV_VFIO_FILE`, attribute `KVM_DEV_VFIO_FILE_ADD` and `addr` pointing to the cdev's
     /// `int32` descriptor.
     ///
@@ -217,19 +218,30 @@ extension LinuxBackend {
         }
     }
 
-    /// The VM's KVM-VFIO device fd, created on first use.
+    /// The VM's KVM-VFIO device fd, created on first use; under the VM table's lock, so two
+    /// threads adding files to one VM create one device (a second would be EBUSY).
     private func kvmVFIODevice(_ vm: Int32) throws(VMMError) -> Int32 {
-        if let existing = kvmVMs.withLock({ $0[vm] }), existing >= 0 { return existing }
-        var argument = KVMUAPI.createDevice(type: KVMUAPI.deviceTypeVFIO)
-        do { _ = try ioctl(vm, request: KVMUAPI.createDeviceRequest, argument: &argument) } catch {
-            throw VMMError.classifyKVM(error, step: .kvmCreateDevice, subject: "VM fd \(vm)", environment: environment)
+        let created: Result<Int32, Errno> = kvmVMs.withLock { vms in
+            if let existing = vms[vm]?.device, existing >= 0 { return .success(existing) }
+            var argument = KVMUAPI.createDevice(type: KVMUAPI.deviceTypeVFIO)
+            do throws(Errno) {
+                _ = try ioctl(vm, request: KVMUAPI.createDeviceRequest, argument: &argument)
+            } catch {
+                return .failure(error)
+            }
+            let device = KVMUAPI.createdDeviceFD(argument) ?? -1
+            if device >= 0 { vms[vm] = KVMVM(device: device, owned: vms[vm]?.owned ?? false) }
+            return .success(device)
         }
-        guard let device = KVMUAPI.createdDeviceFD(argument), device >= 0 else {
+        switch created {
+        case let .failure(errno):
+            throw VMMError.classifyKVM(errno, step: .kvmCreateDevice, subject: "VM fd \(vm)", environment: environment)
+        case let .success(device) where device < 0:
             throw VMMError(.malformedReply, step: .kvmCreateDevice,
                            reason: "KVM_CREATE_DEVICE on VM fd \(vm) returned no device descriptor")
+        case let .success(device):
+            return device
         }
-        kvmVMs.withLock { $0[vm] = device }
-        return device
     }
 
     // MARK: sysfs (Appendix B step 7, kernel-uapi.md §6.5)

@@ -184,7 +184,7 @@ enum AssignRender {
             let number = String(step.index)
             var line = String(repeating: " ", count: max(0, 3 - number.count)) + number + " "
                 + step.actor.padding(toLength: 10, withPad: " ", startingAt: 0) + " " + step.step
-            line += "\(mark)\n      \(path) | sent: \(step.sent) | result: \(step.result) | TDI: \(state)"
+            line += "\(mark)\n      \(path) | sent: \(step.sent.isEmpty ? "-" : step.sent) | result: \(step.result) | TDI: \(state)"
             if step.tdispMessages > 0 { line += " | TDISP messages: \(step.tdispMessages)" }
             lines.append(line)
         }

@@ -55,6 +55,34 @@ struct DSMPortTests {
         #expect(events.all.count == count)
     }
 
+    /// The observer is swapped while four threads exchange: every exchange is counted, and an
+    /// exchange reports both its messages to the one observer it found (so requests and responses
+    /// come in equal numbers). Run under the thread sanitizer, this shows no race.
+    @Test("observe(_:) and exchange(_:) from several threads at once")
+    func concurrent() async throws {
+        let fixture = try ArchFixture(.sev, connect: false, bind: false)
+        let port = try #require(fixture.platform.driver.port(at: ArchFixture.dsm))
+        let request = GetTDISPVersion(interfaceID: InterfaceID(functionID: FunctionID(rawValue: 0xE100))).encoded()
+        let before = port.messages
+        let events = Events()
+        let observer: DSMPort.Observer = { event in events.append(event) }
+        await withTaskGroup(of: Void.self) { group in
+            for _ in 0..<4 {
+                group.addTask {
+                    for _ in 0..<100 { _ = try? port.exchange(request) }
+                }
+            }
+            group.addTask {
+                for round in 0..<100 { port.observe(round % 2 == 0 ? observer : nil) }
+            }
+        }
+        #expect(port.messages - before == 400)
+        let seen = events.all
+        #expect(seen.filter { $0.direction == .request }.count == seen.filter { $0.direction == .response }.count)
+        // TDISP_VERSION (0x01) answers GET_TDISP_VERSION (0x81).
+        #expect(seen.allSatisfy { $0.messageType?.rawValue == ($0.direction == .request ? 0x81 : 0x01) })
+    }
+
     @Test("a message shorter than the header has no INTERFACE_ID; never traps")
     func shortMessage() {
         let event = TDISPMessageEvent(direction: .request, bytes: [0x10], dsm: ArchFixture.dsm)

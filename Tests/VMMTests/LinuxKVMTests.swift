@@ -137,7 +137,9 @@ struct LinuxKVMTests {
             #expect(error?.code == .kvmVFIOUnsupported)
             if error?.step == .kvmVFIOFileAdd { #expect(error?.errno == .invalidArgument) }
         }
-        let device = try #require(backend.kvmVMs.withLock { $0[vm] })
+        let entry = try #require(backend.kvmVMs.withLock { $0[vm] })
+        #expect(entry.owned)
+        let device = entry.device
         try backend.close(vm)
         #expect(backend.kvmVMs.withLock { $0[vm] } == nil)
         if device >= 0 { #expect(fcntl(device, F_GETFD) == -1) }  // closed with the VM
