@@ -8,6 +8,9 @@ import Synchronization
 /// VCA length). Any byte that differs misses the cache and is verified in full, so tampering is
 /// still caught; the digest checks against the TSM's digests are never cached. Share one cache
 /// only between agents with the same trust anchor. Thread-safe (one lock).
+///
+/// ``cachesMeasurements`` false keeps only chains: every TDI's measurements signature is then
+/// verified with the cached chain's leaf key (what `tsmctl bench assign` does, docs/assign.md).
 public final class GuestEvidenceCache: Sendable {
     private struct MeasurementsKey: Hashable {
         var chain: [UInt8]
@@ -22,8 +25,14 @@ public final class GuestEvidenceCache: Sendable {
 
     private let entries = Mutex(Entries())
 
-    /// An empty cache.
-    public init() {}
+    /// Whether verified measurements reports are kept (chains always are).
+    public let cachesMeasurements: Bool
+
+    /// An empty cache; `cachesMeasurements` false keeps chains only (every measurements
+    /// signature is verified).
+    public init(cachesMeasurements: Bool = true) {
+        self.cachesMeasurements = cachesMeasurements
+    }
 
     /// Number of cached chains and measurements reports.
     public var count: (chains: Int, measurements: Int) {
@@ -35,10 +44,12 @@ public final class GuestEvidenceCache: Sendable {
     func store(chain: VerifiedCertificateChain, for bytes: [UInt8]) { entries.withLock { $0.chains[bytes] = chain } }
 
     func measurements(chain: [UInt8], report: [UInt8], vcaLength: Int) -> VerifiedMeasurements? {
-        entries.withLock { $0.measurements[MeasurementsKey(chain: chain, measurements: report, vcaLength: vcaLength)] }
+        guard cachesMeasurements else { return nil }
+        return entries.withLock { $0.measurements[MeasurementsKey(chain: chain, measurements: report, vcaLength: vcaLength)] }
     }
 
     func store(measurements: VerifiedMeasurements, chain: [UInt8], report: [UInt8], vcaLength: Int) {
+        guard cachesMeasurements else { return }
         entries.withLock { $0.measurements[MeasurementsKey(chain: chain, measurements: report, vcaLength: vcaLength)] = measurements }
     }
 }

@@ -272,8 +272,8 @@ final class AssignFlow: Sendable {
         let dsmAddress: PCIFunctionAddress
     }
 
-    /// Builds the simulated host (as ``ArchPlatform`` does, keeping the device identity so that
-    /// the guest's trust anchor is its root; EMU-ARCH-4 seed form).
+    /// Builds the simulated host (as ``ArchPlatform`` does, with its EMU-ARCH-4 evidence, keeping
+    /// the root of the DSM's chain as the guest's trust anchor).
     func makeHost() throws(AssignInputError) -> Host {
         let kernel: SimulatedKernel
         do {
@@ -289,16 +289,11 @@ final class AssignFlow: Sendable {
             do {
                 dsm = try DSM(device: topology, dsm: function.bdf, entropy: .seeded(1 &+ UInt64(address.routingID)))
             } catch { throw AssignInputError("DSM of \(function.bdf): \(error)") }
-            var seed: [UInt8] = Array("tsmctl assign".utf8)
-            seed.append(UInt8(truncatingIfNeeded: function.bdf.routingID))
-            seed.append(UInt8(truncatingIfNeeded: function.bdf.routingID >> 8))
-            let serial = "TSMKIT" + String(function.bdf.routingID, radix: 16, uppercase: true)
             let evidence: DeviceEvidence
             do {
-                let identity = try DeviceIdentity.make(seed: seed, vendorID: function.vendorID, deviceID: function.deviceID, serial: serial)
-                let measurements = try identity.signMeasurements(requesterNonce: [UInt8](repeating: 0x5A, count: 32)).report
-                evidence = DeviceEvidence(certificateChain: identity.spdmCertificateChain, measurements: measurements)
-                if function.bdf == dsmFunction.bdf { anchor = identity.chain.derCertificates[0] }
+                let made = try ArchPlatform.deviceEvidence(for: function, seed: 1)  // EMU-ARCH-4: signed measurements
+                evidence = made.evidence
+                if function.bdf == dsmFunction.bdf { anchor = made.trustAnchorDER }
             } catch { throw AssignInputError("device identity of \(function.bdf): \(error)") }
             driver.attach(dsm: dsm, at: address, evidence: evidence)
             if function.bdf == dsmFunction.bdf {
