@@ -162,10 +162,11 @@ public struct VMMError: Error, Hashable, Sendable, CustomStringConvertible {
     }
 
     /// `"<step>: <reason> (<ERRNO>)"`, e.g.
-    /// `"open iommufd: /dev/iommu does not exist: ... (ENOENT)"`.
+    /// `"open iommufd: /dev/iommu does not exist: ... (ENOENT)"`; the errno is not repeated when
+    /// the reason already names it in parentheses.
     public var description: String {
         var text = "\(step): \(reason)"
-        if let errno { text += " (\(errno.linuxName))" }
+        if let errno, !reason.contains("(\(errno.linuxName))") { text += " (\(errno.linuxName))" }
         if let tsmCode { text += " [tsm_code 0x\(String(tsmCode, radix: 16))]" }
         return text
     }
