@@ -13,6 +13,13 @@ final class IOMMUFDContext: Sendable {
         case reserved
         case tombstone
         case live(IOMMUFDObject)
+
+        /// The live object, nil for the other states (read in place: one reference taken).
+        @inline(__always)
+        var object: IOMMUFDObject? {
+            if case .live(let object) = self { return object }
+            return nil
+        }
     }
 
     struct Table {
@@ -70,13 +77,15 @@ final class IOMMUFDContext: Sendable {
     func lookup(_ id: UInt32, _ type: IOMMUFDObjectType?) throws(Errno) -> IOMMUFDObject {
         try table.read { table throws(Errno) -> IOMMUFDObject in
             let index = Int(id) &- 1
-            guard index >= 0, index < table.slots.count, case .live(let object) = table.slots[index] else {
+            guard index >= 0, index < table.slots.count, let object = table.slots[index].object else {
                 throw .noSuchFileOrDirectory
             }
             if let type, object.type != type { throw .noSuchFileOrDirectory }
             guard object.users.load(ordering: .relaxed) > 0 else { throw .noSuchFileOrDirectory }
-            object.users.add(1, ordering: .acquiring)
-            object.waitCount.add(1, ordering: .relaxed)
+            // wrapping: a count of live holders cannot reach Int.max, and `lock xadd` is one
+            // instruction where the overflow-checked form is a compare-and-exchange loop.
+            object.users.wrappingAdd(1, ordering: .acquiring)
+            object.waitCount.wrappingAdd(1, ordering: .relaxed)
             return object
         }
     }
@@ -84,8 +93,8 @@ final class IOMMUFDContext: Sendable {
     /// `iommufd_put_object`: drops what ``lookup(_:_:)`` took.
     @inline(__always)
     func release(_ object: IOMMUFDObject) {
-        object.waitCount.subtract(1, ordering: .relaxed)
-        object.users.subtract(1, ordering: .releasing)
+        object.waitCount.wrappingSubtract(1, ordering: .relaxed)
+        object.users.wrappingSubtract(1, ordering: .releasing)
     }
 
     // MARK: Destroy
