@@ -171,29 +171,28 @@ public final class SampleLinkTSM: PCITSMLinkOps {
 
     /// `guest_req` (spec 7.2, 7.4): in `kernelSample` mode a user-pointer request → `ENXIO`; otherwise the configured own-arch check (`EINVAL`), error, response bytes (written to the response buffer), `tsm_code` and residue (bytes; returned as the ioctl value).
     public func guestRequest(_ tdi: PCITDI, _ request: inout TSMGuestRequest) throws(Errno) -> Int {
-        let configuration = state.withLock { state -> Configuration in
+        // Only the knobs this call needs leave the lock (plain values, plus the scripted bytes
+        // when there are some), so the common echo path copies no array and no enum payload.
+        let plan = state.withLock { state -> RequestPlan in
             state.guestRequests += 1
-            return state.configuration
+            return RequestPlan(state.configuration)
         }
-        if configuration.mode == .kernelSample {
+        if plan.kernelSample {
             guard !request.request.isUser else { throw .noSuchAddressOrDevice }
             return 0
         }
-        if let own = configuration.ownArch, let arch = request.tvmArch, arch != own {
+        if let own = plan.ownArch, let arch = request.tvmArch, arch != own {
             throw .invalidArgument
         }
         var written = 0
         if request.hasResponseBuffer {
-            switch configuration.response {
-            case .none:
-                break
-            case .bytes(let bytes):
+            if let bytes = plan.bytes {
                 let count = min(bytes.count, request.responseLength)
                 try bytes.withUnsafeBytes { buffer in
                     Result { () throws(Errno) in try request.writeResponse(UnsafeRawBufferPointer(rebasing: buffer[0..<count])) }
                 }.get()
                 written = count
-            case .echo:
+            } else if plan.echo {
                 let count = min(request.requestLength, request.responseLength)
                 if case .user(let source) = request.request, case .user(let destination) = request.response {
                     try request.memory.copyWithin(from: source, to: destination, count: count)
@@ -204,9 +203,35 @@ public final class SampleLinkTSM: PCITSMLinkOps {
                 written = count
             }
         }
-        if request.tsmCode != nil { request.tsmCode = configuration.tsmCode }
-        if let error = configuration.error { throw error }
-        if let residue = configuration.residue { return residue }
+        if request.tsmCode != nil { request.tsmCode = plan.tsmCode }
+        if let error = plan.error { throw error }
+        if let residue = plan.residue { return residue }
         return request.hasResponseBuffer ? request.responseLength - written : 0
+    }
+
+    /// What one guest request needs of the ``Configuration``, taken under the lock.
+    private struct RequestPlan {
+        let kernelSample: Bool
+        let ownArch: UInt32?
+        let echo: Bool
+        /// The scripted response (``Response/bytes(_:)``), nil otherwise.
+        let bytes: [UInt8]?
+        let residue: Int?
+        let tsmCode: UInt64
+        let error: Errno?
+
+        @inline(__always)
+        init(_ configuration: borrowing Configuration) {
+            kernelSample = configuration.mode == .kernelSample
+            ownArch = configuration.ownArch
+            switch configuration.response {
+            case .echo: echo = true; bytes = nil
+            case .bytes(let scripted): echo = false; bytes = scripted
+            case .none: echo = false; bytes = nil
+            }
+            residue = configuration.residue
+            tsmCode = configuration.tsmCode
+            error = configuration.error
+        }
     }
 }
