@@ -13,32 +13,29 @@ import Synchronization
 // Why not `Synchronization.Mutex`: on Linux, `Mutex` parks waiters with raw `futex` system calls
 // that the thread sanitizer does not model, so it reports races on data that is in fact
 // protected (see docs/kernel.md, "Locks and the thread sanitizer"). The sanitizer intercepts
-// `pthread_mutex_*`, `pthread_rwlock_*` and `pthread_cond_*` and models C11/LLVM atomics
-// (acquire/release); `Locked` and `SharedLocked` are pthread locks, `WaitableRWLock` takes and
-// drops an uncontended hold with one atomic read-modify-write each and waits only on a
-// `pthread_cond_t` under a `pthread_mutex_t`.
+// `pthread_mutex_*` and `pthread_cond_*` and models C11/LLVM atomics (acquire/release). Every
+// lock here is a `WaitableRWLock`: an uncontended hold is taken with one compare-and-exchange
+// (acquire) and dropped with one atomic read-modify-write (release), inline; a contended one
+// waits only on a `pthread_cond_t` under a `pthread_mutex_t`, never on a raw futex.
 //
-// Uncontended cost: one `pthread_mutex_lock` / `pthread_mutex_unlock` pair (`Locked`), or one
-// compare-and-exchange plus one atomic read-modify-write (`WaitableRWLock`); no allocation
-// after `init`.
+// Uncontended cost: two atomic instructions per hold, no call, no allocation after `init`.
 
-/// A plain mutual-exclusion lock (`pthread_mutex_t`, default type) guarding a value of type
-/// `Value`, which is reached only inside ``withLock(_:)``.
+/// A plain mutual-exclusion lock guarding a value of type `Value`, which is reached only inside
+/// ``withLock(_:)``.
 ///
-/// A drop-in for `Synchronization.Mutex` where the thread sanitizer must understand the lock.
-/// The mutex lives in its own heap cell (a `pthread_mutex_t` must not move).
+/// A drop-in for `Synchronization.Mutex` where the thread sanitizer must understand the lock:
+/// built on ``WaitableRWLock`` used exclusively, so an uncontended `withLock` is one inline
+/// compare-and-exchange and one atomic add (no call into libpthread), and a contended one waits
+/// on a `pthread_cond_t` under a `pthread_mutex_t`.
 public final class Locked<Value: ~Copyable>: @unchecked Sendable {
-    // @unchecked: `value` is only reached between `pthread_mutex_lock` and `pthread_mutex_unlock`.
+    // @unchecked: `value` is only reached between `lockExclusive` and `unlockExclusive`.
     // The value lives behind a pointer (not a stored `var`) so an access needs no dynamic
-    // exclusivity check: the mutex already gives exclusivity.
-    @usableFromInline let mutex: UnsafeMutablePointer<pthread_mutex_t>
+    // exclusivity check: the lock already gives exclusivity.
+    @usableFromInline let lock = WaitableRWLock()
     @usableFromInline let value: UnsafeMutablePointer<Value>
 
     /// Creates an unlocked lock guarding `value`.
     public init(_ value: consuming sending Value) {
-        mutex = .allocate(capacity: 1)
-        mutex.initialize(to: pthread_mutex_t())
-        pthread_mutex_init(mutex, nil)
         self.value = .allocate(capacity: 1)
         self.value.initialize(to: value)
     }
@@ -46,42 +43,31 @@ public final class Locked<Value: ~Copyable>: @unchecked Sendable {
     deinit {
         value.deinitialize(count: 1)
         value.deallocate()
-        pthread_mutex_destroy(mutex)
-        mutex.deallocate()
     }
 
     /// Runs `body` with exclusive access to the guarded value; errors of `body` pass through.
     /// (`@inlinable`: callers in other modules get it specialized, with no generic thunks.)
     @inlinable @inline(__always)
     public func withLock<R, E: Error>(_ body: (inout Value) throws(E) -> R) throws(E) -> R {
-        pthread_mutex_lock(mutex)
-        defer { pthread_mutex_unlock(mutex) }
+        _ = lock.lockExclusive(abandon: { false })
+        defer { lock.unlockExclusive() }
         return try body(&value.pointee)
     }
 }
 
-/// A reader/writer lock (`pthread_rwlock_t`) guarding a value: many concurrent readers or one
-/// writer, always scoped (a lock can never be left held). Writers are preferred where the
-/// platform allows it (glibc `PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP`), so a stream of
-/// readers does not starve a writer.
+/// A reader/writer lock guarding a value: many concurrent readers or one writer, always scoped
+/// (a lock can never be left held). Writers are preferred (a waiting writer holds new readers
+/// back), so a stream of readers does not starve a writer.
+///
+/// Built on ``WaitableRWLock``: an uncontended read or write is one inline compare-and-exchange
+/// to take and one atomic read-modify-write to drop; waits are on a `pthread_cond_t`.
 public final class SharedLocked<Value>: @unchecked Sendable {
     // @unchecked: `value` is only reached under the read lock (shared) or write lock (exclusive).
-    @usableFromInline let lock: UnsafeMutablePointer<pthread_rwlock_t>
+    @usableFromInline let lock = WaitableRWLock()
     @usableFromInline let value: UnsafeMutablePointer<Value>   // behind a pointer: no exclusivity checks
 
     /// Creates the guard around `value`.
     public init(_ value: Value) {
-        lock = .allocate(capacity: 1)
-        lock.initialize(to: pthread_rwlock_t())
-        #if canImport(Glibc)
-        var attributes = pthread_rwlockattr_t()
-        pthread_rwlockattr_init(&attributes)
-        pthread_rwlockattr_setkind_np(&attributes, Int32(PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP))
-        pthread_rwlock_init(lock, &attributes)
-        pthread_rwlockattr_destroy(&attributes)
-        #else
-        pthread_rwlock_init(lock, nil)
-        #endif
         self.value = .allocate(capacity: 1)
         self.value.initialize(to: value)
     }
@@ -89,23 +75,21 @@ public final class SharedLocked<Value>: @unchecked Sendable {
     deinit {
         value.deinitialize(count: 1)
         value.deallocate()
-        pthread_rwlock_destroy(lock)
-        lock.deallocate()
     }
 
     /// Runs `body` with shared access; errors of `body` pass through.
     @inlinable @inline(__always)
     public func read<R, E: Error>(_ body: (borrowing Value) throws(E) -> R) throws(E) -> R {
-        pthread_rwlock_rdlock(lock)
-        defer { pthread_rwlock_unlock(lock) }
+        _ = lock.lockShared(abandon: { false })
+        defer { lock.unlockShared() }
         return try body(value.pointee)
     }
 
     /// Runs `body` with exclusive access; errors of `body` pass through.
     @inlinable
     public func write<R, E: Error>(_ body: (inout Value) throws(E) -> R) throws(E) -> R {
-        pthread_rwlock_wrlock(lock)
-        defer { pthread_rwlock_unlock(lock) }
+        _ = lock.lockExclusive(abandon: { false })
+        defer { lock.unlockExclusive() }
         return try body(&value.pointee)
     }
 }
@@ -219,7 +203,9 @@ public final class WaitableRWLock: @unchecked Sendable {
     /// Drops the exclusive hold.
     @inlinable @inline(__always)
     public func unlockExclusive() {
-        let old = word.bitwiseAnd(~Self.writerBit, ordering: .releasing).oldValue
+        // The writer bit is set (we hold it), so subtracting it clears it: one `lock xadd`
+        // (an atomic AND that returns the old value is a compare-and-exchange loop on x86).
+        let old = word.wrappingSubtract(Self.writerBit, ordering: .releasing).oldValue
         // Waiting readers are not counted apart, so wake everyone.
         if old & Self.waitersBit != 0 { wakeWaiters() }
     }
