@@ -14,7 +14,7 @@ final class IOMMUFDContext: Sendable {
         case tombstone
         case live(IOMMUFDObject)
 
-        /// The live object, nil for the other states (read in place: one reference taken).
+        /// The live object, nil for the other states.
         @inline(__always)
         var object: IOMMUFDObject? {
             if case .live(let object) = self { return object }
