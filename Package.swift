@@ -80,7 +80,7 @@ let package = Package(
         .target(
             name: "Guest",
             dependencies: [
-                "UAPI", "TDISP", "Wire", "Firmware",
+                "UAPI", "TDISP", "Wire", "Firmware", "Sync",
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"),

@@ -11,6 +11,11 @@ int ciommufd_ioctl(int fd, unsigned long request, void *argument)
 	return ioctl(fd, request, argument);
 }
 
+int ciommufd_ioctl_value(int fd, unsigned long request, unsigned long value)
+{
+	return ioctl(fd, request, value);
+}
+
 int ciommufd_errno(void)
 {
 	return errno;
@@ -171,4 +176,33 @@ size_t ciommufd_command_count(void) { return sizeof(commands) / sizeof(commands[
 const struct ciommufd_command_info *ciommufd_command_at(size_t index)
 {
 	return index < ciommufd_command_count() ? &commands[index] : NULL;
+}
+
+/* KVM request codes (kvm.h), computed here by the system's macros from the mirrored structs. */
+#if defined(__linux__) && defined(_IO)
+#define CIOMMUFD_KVM_ROW_IO(name, nr) { #name, _IO(CIOMMUFD_KVMIO, nr), 0 }
+#define CIOMMUFD_KVM_ROW_IOW(name, nr, type) { #name, _IOW(CIOMMUFD_KVMIO, nr, type), sizeof(type) }
+#define CIOMMUFD_KVM_ROW_IOWR(name, nr, type) { #name, _IOWR(CIOMMUFD_KVMIO, nr, type), sizeof(type) }
+#else
+#define CIOMMUFD_KVM_ROW_IO(name, nr) { #name, 0, 0 }
+#define CIOMMUFD_KVM_ROW_IOW(name, nr, type) { #name, 0, sizeof(type) }
+#define CIOMMUFD_KVM_ROW_IOWR(name, nr, type) { #name, 0, sizeof(type) }
+#endif
+
+static const struct ciommufd_kvm_command_info kvm_commands[] = {
+	CIOMMUFD_KVM_ROW_IO(KVM_GET_API_VERSION, 0x00),
+	CIOMMUFD_KVM_ROW_IO(KVM_CREATE_VM, 0x01),
+	CIOMMUFD_KVM_ROW_IOWR(KVM_CREATE_DEVICE, 0xe0, struct ciommufd_kvm_create_device),
+	CIOMMUFD_KVM_ROW_IOW(KVM_SET_DEVICE_ATTR, 0xe1, struct ciommufd_kvm_device_attr),
+	CIOMMUFD_KVM_ROW_IOW(KVM_HAS_DEVICE_ATTR, 0xe3, struct ciommufd_kvm_device_attr),
+};
+
+size_t ciommufd_kvm_command_count(void)
+{
+	return sizeof(kvm_commands) / sizeof(kvm_commands[0]);
+}
+
+const struct ciommufd_kvm_command_info *ciommufd_kvm_command_at(size_t index)
+{
+	return index < ciommufd_kvm_command_count() ? &kvm_commands[index] : 0;
 }

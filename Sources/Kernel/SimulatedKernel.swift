@@ -70,6 +70,11 @@ public final class SimulatedKernel: Sendable {
     struct FileTable {
         static let first: Int32 = 3
         var files: [OpenFile?] = []
+        /// Closed slots below the end of `files`: with none, `install` appends without a scan.
+        var holes = 0
+        /// The identities of the open VFIO files: the EBUSY check without a scan of `files`
+        /// (thousands of open cdevs in `tsmctl bench assign`).
+        var vfioIdentities: Set<KernelDeviceIdentity> = []
     }
 
     /// Creates a kernel running `profile`, with the given PCI functions present.
@@ -168,9 +173,7 @@ public final class SimulatedKernel: Sendable {
 
     private func openVFIO(_ device: VFIODeviceFile) throws(Errno) -> Int32 {
         try files.write { table throws(Errno) -> Int32 in
-            for case .vfio(let open)? in table.files where open.identity == device.identity {
-                throw .resourceBusy
-            }
+            guard table.vfioIdentities.insert(device.identity).inserted else { throw .resourceBusy }
             return Self.install(.vfio(device), in: &table)
         }
     }
@@ -228,7 +231,12 @@ public final class SimulatedKernel: Sendable {
             let index = Int(fd) - Int(FileTable.first)
             guard index >= 0, index < table.files.count, let open = table.files[index] else { throw .badFileDescriptor }
             table.files[index] = nil
-            while let last = table.files.last, last == nil { table.files.removeLast() }
+            table.holes += 1
+            while let last = table.files.last, last == nil {
+                table.files.removeLast()
+                table.holes -= 1
+            }
+            if case .vfio(let device) = open { table.vfioIdentities.remove(device.identity) }
             return open
         }
         switch open {
@@ -266,8 +274,9 @@ public final class SimulatedKernel: Sendable {
     }
 
     private static func install(_ file: OpenFile, in table: inout FileTable) -> Int32 {
-        if let index = table.files.firstIndex(where: { $0 == nil }) {
+        if table.holes > 0, let index = table.files.firstIndex(where: { $0 == nil }) {
             table.files[index] = file
+            table.holes -= 1
             return Int32(index) + FileTable.first
         }
         table.files.append(file)

@@ -48,10 +48,29 @@ extension TDISPMessage {
     }
 }
 
+/// A TDISP message without payload: the 16-byte header is the whole message (GET_TDISP_VERSION,
+/// GET_DEVICE_INTERFACE_STATE, STOP_INTERFACE_REQUEST, and the responses 0x06-0x0A). A conformer
+/// declares `messageType`, `version`, `interfaceID` and the memberwise initializer; decoding
+/// (which consumes nothing, so ``TDISPMessage/init(decoding:)`` refuses any byte after the header
+/// with `WireError.trailingBytes`) and encoding (nothing after the header) come from here.
+public protocol HeaderOnlyTDISPMessage: TDISPMessage {
+    /// Creates the message from its two header fields.
+    init(version: UInt8, interfaceID: InterfaceID)
+}
+
+extension HeaderOnlyTDISPMessage {
+    /// Decodes the empty payload after `header`.
+    public init(header: TDISPHeader, payload reader: inout ByteReader) throws(WireError) {
+        self.init(version: header.version, interfaceID: header.interfaceID)
+    }
+    /// Appends nothing: the header is the whole message.
+    public func encodePayload(to writer: inout ByteWriter) {}
+}
+
 // MARK: - Requests
 
 /// GET_TDISP_VERSION (0x81), 16 bytes: header only.
-public struct GetTDISPVersion: TDISPMessage {
+public struct GetTDISPVersion: HeaderOnlyTDISPMessage {
     /// The MessageType every value of this type carries.
     public static let messageType = TDISPMessageType.getTDISPVersion
     /// TDISPVersion byte (0x10).
@@ -63,12 +82,6 @@ public struct GetTDISPVersion: TDISPMessage {
         self.version = version
         self.interfaceID = interfaceID
     }
-    /// Decodes the payload after `header`; see ``TDISPMessage`` for the errors.
-    public init(header: TDISPHeader, payload reader: inout ByteReader) throws(WireError) {
-        self.init(version: header.version, interfaceID: header.interfaceID)
-    }
-    /// Appends the payload (everything after the 16-byte header).
-    public func encodePayload(to writer: inout ByteWriter) {}
 }
 
 /// GET_TDISP_CAPABILITIES (0x82), 20 bytes: 16: TSM_CAPS (4, no bits defined).
@@ -181,7 +194,7 @@ public struct GetDeviceInterfaceReport: TDISPMessage {
 }
 
 /// GET_DEVICE_INTERFACE_STATE (0x85), 16 bytes: header only.
-public struct GetDeviceInterfaceState: TDISPMessage {
+public struct GetDeviceInterfaceState: HeaderOnlyTDISPMessage {
     /// The MessageType every value of this type carries.
     public static let messageType = TDISPMessageType.getDeviceInterfaceState
     /// TDISPVersion byte (0x10).
@@ -193,12 +206,6 @@ public struct GetDeviceInterfaceState: TDISPMessage {
         self.version = version
         self.interfaceID = interfaceID
     }
-    /// Decodes the payload after `header`; see ``TDISPMessage`` for the errors.
-    public init(header: TDISPHeader, payload reader: inout ByteReader) throws(WireError) {
-        self.init(version: header.version, interfaceID: header.interfaceID)
-    }
-    /// Appends the payload (everything after the 16-byte header).
-    public func encodePayload(to writer: inout ByteWriter) {}
 }
 
 /// START_INTERFACE_REQUEST (0x86), 48 bytes: 16: START_INTERFACE_NONCE (32).
@@ -226,7 +233,7 @@ public struct StartInterfaceRequest: TDISPMessage {
 }
 
 /// STOP_INTERFACE_REQUEST (0x87), 16 bytes: header only.
-public struct StopInterfaceRequest: TDISPMessage {
+public struct StopInterfaceRequest: HeaderOnlyTDISPMessage {
     /// The MessageType every value of this type carries.
     public static let messageType = TDISPMessageType.stopInterfaceRequest
     /// TDISPVersion byte (0x10).
@@ -238,12 +245,6 @@ public struct StopInterfaceRequest: TDISPMessage {
         self.version = version
         self.interfaceID = interfaceID
     }
-    /// Decodes the payload after `header`; see ``TDISPMessage`` for the errors.
-    public init(header: TDISPHeader, payload reader: inout ByteReader) throws(WireError) {
-        self.init(version: header.version, interfaceID: header.interfaceID)
-    }
-    /// Appends the payload (everything after the 16-byte header).
-    public func encodePayload(to writer: inout ByteWriter) {}
 }
 
 /// BIND_P2P_STREAM_REQUEST (0x88), 17 bytes: 16: P2P_STREAM_ID (1).
@@ -572,7 +573,7 @@ public struct DeviceInterfaceStateResponse: TDISPMessage {
 }
 
 /// START_INTERFACE_RESPONSE (0x06), 16 bytes: header only.
-public struct StartInterfaceResponse: TDISPMessage {
+public struct StartInterfaceResponse: HeaderOnlyTDISPMessage {
     /// The MessageType every value of this type carries.
     public static let messageType = TDISPMessageType.startInterfaceResponse
     /// TDISPVersion byte (0x10).
@@ -584,16 +585,10 @@ public struct StartInterfaceResponse: TDISPMessage {
         self.version = version
         self.interfaceID = interfaceID
     }
-    /// Decodes the payload after `header`; see ``TDISPMessage`` for the errors.
-    public init(header: TDISPHeader, payload reader: inout ByteReader) throws(WireError) {
-        self.init(version: header.version, interfaceID: header.interfaceID)
-    }
-    /// Appends the payload (everything after the 16-byte header).
-    public func encodePayload(to writer: inout ByteWriter) {}
 }
 
 /// STOP_INTERFACE_RESPONSE (0x07), 16 bytes: header only.
-public struct StopInterfaceResponse: TDISPMessage {
+public struct StopInterfaceResponse: HeaderOnlyTDISPMessage {
     /// The MessageType every value of this type carries.
     public static let messageType = TDISPMessageType.stopInterfaceResponse
     /// TDISPVersion byte (0x10).
@@ -605,16 +600,10 @@ public struct StopInterfaceResponse: TDISPMessage {
         self.version = version
         self.interfaceID = interfaceID
     }
-    /// Decodes the payload after `header`; see ``TDISPMessage`` for the errors.
-    public init(header: TDISPHeader, payload reader: inout ByteReader) throws(WireError) {
-        self.init(version: header.version, interfaceID: header.interfaceID)
-    }
-    /// Appends the payload (everything after the 16-byte header).
-    public func encodePayload(to writer: inout ByteWriter) {}
 }
 
 /// BIND_P2P_STREAM_RESPONSE (0x08), 16 bytes: header only.
-public struct BindP2PStreamResponse: TDISPMessage {
+public struct BindP2PStreamResponse: HeaderOnlyTDISPMessage {
     /// The MessageType every value of this type carries.
     public static let messageType = TDISPMessageType.bindP2PStreamResponse
     /// TDISPVersion byte (0x10).
@@ -626,16 +615,10 @@ public struct BindP2PStreamResponse: TDISPMessage {
         self.version = version
         self.interfaceID = interfaceID
     }
-    /// Decodes the payload after `header`; see ``TDISPMessage`` for the errors.
-    public init(header: TDISPHeader, payload reader: inout ByteReader) throws(WireError) {
-        self.init(version: header.version, interfaceID: header.interfaceID)
-    }
-    /// Appends the payload (everything after the 16-byte header).
-    public func encodePayload(to writer: inout ByteWriter) {}
 }
 
 /// UNBIND_P2P_STREAM_RESPONSE (0x09), 16 bytes: header only.
-public struct UnbindP2PStreamResponse: TDISPMessage {
+public struct UnbindP2PStreamResponse: HeaderOnlyTDISPMessage {
     /// The MessageType every value of this type carries.
     public static let messageType = TDISPMessageType.unbindP2PStreamResponse
     /// TDISPVersion byte (0x10).
@@ -647,16 +630,10 @@ public struct UnbindP2PStreamResponse: TDISPMessage {
         self.version = version
         self.interfaceID = interfaceID
     }
-    /// Decodes the payload after `header`; see ``TDISPMessage`` for the errors.
-    public init(header: TDISPHeader, payload reader: inout ByteReader) throws(WireError) {
-        self.init(version: header.version, interfaceID: header.interfaceID)
-    }
-    /// Appends the payload (everything after the 16-byte header).
-    public func encodePayload(to writer: inout ByteWriter) {}
 }
 
 /// SET_MMIO_ATTRIBUTE_RESPONSE (0x0A), 16 bytes: header only.
-public struct SetMMIOAttributeResponse: TDISPMessage {
+public struct SetMMIOAttributeResponse: HeaderOnlyTDISPMessage {
     /// The MessageType every value of this type carries.
     public static let messageType = TDISPMessageType.setMMIOAttributeResponse
     /// TDISPVersion byte (0x10).
@@ -668,12 +645,6 @@ public struct SetMMIOAttributeResponse: TDISPMessage {
         self.version = version
         self.interfaceID = interfaceID
     }
-    /// Decodes the payload after `header`; see ``TDISPMessage`` for the errors.
-    public init(header: TDISPHeader, payload reader: inout ByteReader) throws(WireError) {
-        self.init(version: header.version, interfaceID: header.interfaceID)
-    }
-    /// Appends the payload (everything after the 16-byte header).
-    public func encodePayload(to writer: inout ByteWriter) {}
 }
 
 /// VDM_RESPONSE (0x0B), 18 + v + d bytes: 16: ``VendorDefinedBody``.

@@ -6,7 +6,7 @@ import Musl
 import Darwin
 #endif
 import CIOMMUFD
-import Synchronization
+import Kernel
 import SystemPackage
 import UAPI
 
@@ -18,7 +18,7 @@ import UAPI
 /// the running kernel gives to other commands. Linux 7.3 assigns nr 0x95 to
 /// `IOMMU_IOAS_NOIOMMU_GET_PA`, which `revised` and `v5` use for `IOMMU_VDEVICE_TSM_OP` (spec 2.1
 /// "Mainline today"); on such a kernel only `rev-k` is admitted, and the error names it. The
-/// version comes from `uname(2)`'s release (or the `release` given to ``init(release:)``); a
+/// version comes from `uname(2)`'s release (or the `release` given to ``init(release:kvmPath:sysfsRoot:)``); a
 /// release that does not start with `major.minor` is refused too, since the numbers cannot be
 /// checked.
 ///
@@ -36,20 +36,44 @@ public final class LinuxBackend: IOMMUFDBackend {
     /// The kernel release the profile checks use, e.g. `"7.3.4-amd64"`.
     public let release: String
 
+    /// The KVM device ``createVM()`` opens (default `/dev/kvm`).
+    public let kvmPath: String
+    /// The sysfs mount point the DSM connect and the VFIO cdev look-up use (default `/sys`).
+    public let sysfsRoot: String
+
     /// The mapped buffers: address → byte count (the memory itself is reached through the address).
-    private let buffers = Mutex<[UInt64: Int]>([:])
+    /// (`Kernel.KernelMutex`: a pthread-based lock the thread sanitizer sees.)
+    private let buffers = KernelMutex<[UInt64: Int]>([:])
+    /// A VM this backend knows: its KVM-VFIO device fd (-1 until the first ``addToVM(_:vfio:)``)
+    /// and whether ``createVM()`` made it (then the backend closes it when released).
+    struct KVMVM: Sendable, Equatable {
+        var device: Int32
+        var owned: Bool
+    }
+    /// VM fd → its KVM-VFIO device.
+    let kvmVMs = KernelMutex<[Int32: KVMVM]>([:])
 
     /// A backend for the running kernel, or (for tests and for preparing a deployment) for a kernel
     /// whose `uname -r` is `release`. Only the profile check uses `release`; the calls always go
-    /// to the running kernel.
-    public init(release: String? = nil) {
+    /// to the running kernel. `kvmPath` and `sysfsRoot` stand in for `/dev/kvm` and `/sys` (tests:
+    /// a regular file, a temporary directory).
+    public init(release: String? = nil, kvmPath: String = "/dev/kvm", sysfsRoot: String = "/sys") {
         self.release = release ?? LinuxBackend.runningRelease() ?? "unknown"
+        self.kvmPath = kvmPath
+        self.sysfsRoot = sysfsRoot
     }
 
     deinit {
         buffers.withLock { buffers in
             for address in buffers.keys { free(LinuxBackend.pointer(address)) }
             buffers.removeAll()
+        }
+        kvmVMs.withLock { vms in
+            for (vm, entry) in vms {
+                if entry.device >= 0 { try? FileDescriptor(rawValue: entry.device).close() }
+                if entry.owned { try? FileDescriptor(rawValue: vm).close() }
+            }
+            vms.removeAll()
         }
     }
 
@@ -95,8 +119,12 @@ public final class LinuxBackend: IOMMUFDBackend {
         }
     }
 
-    /// `close(fd)`. Errors: the errno of `close(2)`.
+    /// `close(fd)`; for a VM made by ``createVM()`` also its KVM-VFIO device (which releases the
+    /// VFIO files added to it). Errors: the errno of `close(2)` of `fd`.
     public func close(_ fd: Int32) throws(Errno) {
+        if let entry = kvmVMs.withLock({ $0.removeValue(forKey: fd) }), entry.device >= 0 {
+            try? FileDescriptor(rawValue: entry.device).close()
+        }
         do {
             try FileDescriptor(rawValue: fd).close()
         } catch let errno as Errno {
@@ -130,7 +158,7 @@ public final class LinuxBackend: IOMMUFDBackend {
 
     /// Copies `bytes` to `address`. Errors: EFAULT unless the range lies in one mapped buffer.
     public func writeUserBuffer(at address: UInt64, _ bytes: [UInt8]) throws(Errno) {
-        try buffers.withLock { buffers throws(Errno) in
+        try buffers.withLock(.uninterruptible) { buffers throws(Errno) in
             let (buffer, offset) = try LinuxBackend.locate(address, count: bytes.count, in: buffers)
             for (index, byte) in bytes.enumerated() { buffer.storeBytes(of: byte, toByteOffset: offset + index, as: UInt8.self) }
         }
@@ -140,7 +168,7 @@ public final class LinuxBackend: IOMMUFDBackend {
     /// range lies in one mapped buffer.
     public func readUserBuffer(at address: UInt64, count: Int) throws(Errno) -> [UInt8] {
         guard count >= 0 else { throw .invalidArgument }
-        return try buffers.withLock { buffers throws(Errno) -> [UInt8] in
+        return try buffers.withLock(.uninterruptible) { buffers throws(Errno) -> [UInt8] in
             let (buffer, offset) = try LinuxBackend.locate(address, count: count, in: buffers)
             return Array(UnsafeRawBufferPointer(start: buffer + offset, count: count))
         }
@@ -189,13 +217,26 @@ public struct LinuxDiagnosis: Sendable, Hashable {
     public let vfioDevices: [String]
     /// The profiles whose command numbers fit ``version``; empty when the version is unknown.
     public let fittingProfiles: [String]
+    /// True when the KVM device (`/dev/kvm`) exists.
+    public let kvmPresent: Bool
+    /// True when this process may open it read-write.
+    public let kvmAccessible: Bool
+    /// The TSM devices under `/sys/class/tsm` (`tsm0`, …), sorted; empty when none is registered
+    /// or the kernel lacks CONFIG_TSM.
+    public let tsmDevices: [String]
+    /// The PCI devices (`dddd:bb:dd.f`) with a `tsm/connect` attribute (DSM-capable, with a link
+    /// TSM registered; kernel-uapi.md §6.5), sorted.
+    public let connectableDSMs: [String]
     /// One plain sentence per problem found; empty when nothing is missing.
     public let problems: [String]
 }
 
 extension LinuxBackend {
-    /// Examines the host: `/dev/iommu` (present, accessible), `/dev/vfio/devices/*`, and which
-    /// profiles fit ``release``. `iommufdPath` and `vfioDirectory` can be changed for tests.
+    /// Examines the host without issuing any ioctl or writing anything: `/dev/iommu` (present,
+    /// accessible), `/dev/vfio/devices/*`, which profiles fit ``release``, ``kvmPath`` (present,
+    /// accessible), the TSM devices under `<sysfsRoot>/class/tsm` and the PCI devices with a
+    /// `tsm/connect` attribute under `<sysfsRoot>/bus/pci/devices`. `iommufdPath` and
+    /// `vfioDirectory` can be changed for tests (``kvmPath`` and ``sysfsRoot`` at `init`).
     public func diagnose(iommufdPath: String = IOMMUFD.defaultPath,
                          vfioDirectory: String = "/dev/vfio/devices") -> LinuxDiagnosis {
         let version = KernelVersion(release: release)
@@ -205,6 +246,11 @@ extension LinuxBackend {
         let fitting = version.map { version in
             UAPIProfile.all.filter { $0.compatibility(with: version) == .compatible }.map(\.name)
         } ?? []
+        let kvmPresent = access(kvmPath, F_OK) == 0
+        let kvmAccessible = kvmPresent && access(kvmPath, R_OK | W_OK) == 0
+        let tsms = LinuxBackend.entries(of: sysfsRoot + "/class/tsm")
+        let pciDirectory = sysfsRoot + "/bus/pci/devices"
+        let dsms = LinuxBackend.entries(of: pciDirectory).filter { access(pciDirectory + "/" + $0 + "/tsm/connect", F_OK) == 0 }
         var problems: [String] = []
         if version == nil {
             problems.append("cannot read a kernel version from release '\(release)', so no profile can be checked")
@@ -217,9 +263,21 @@ extension LinuxBackend {
         if devices.isEmpty {
             problems.append("no VFIO device cdev under \(vfioDirectory): bind a device to vfio-pci (the kernel needs CONFIG_VFIO_DEVICE_CDEV)")
         }
+        if !kvmPresent {
+            problems.append("\(kvmPath) does not exist: the kernel has no KVM (CONFIG_KVM not set, the kvm module not loaded, or no hardware virtualization)")
+        } else if !kvmAccessible {
+            problems.append("\(kvmPath) is not readable and writable by this user: permission denied (add the user to the kvm group)")
+        }
+        if tsms.isEmpty {
+            problems.append("no TSM device under \(sysfsRoot)/class/tsm: no TSM driver is registered (the kernel needs CONFIG_TSM and a platform TSM driver)")
+        }
+        if dsms.isEmpty {
+            problems.append("no PCI device has a tsm/connect attribute under \(pciDirectory): the kernel lacks CONFIG_PCI_TSM, no link TSM is registered, or no device is DSM-capable")
+        }
         return LinuxDiagnosis(release: release, version: version, iommufdPresent: present,
                               iommufdAccessible: accessible, vfioDevices: devices,
-                              fittingProfiles: fitting, problems: problems)
+                              fittingProfiles: fitting, kvmPresent: kvmPresent, kvmAccessible: kvmAccessible,
+                              tsmDevices: tsms, connectableDSMs: dsms, problems: problems)
     }
 
     /// The names in `directory` other than `.` and `..`, sorted; empty if it cannot be read.

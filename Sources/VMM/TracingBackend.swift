@@ -7,6 +7,7 @@ import UAPI
 /// |------|------|
 /// | ``open(path:result:)`` | `open(2)`: the fd or the errno |
 /// | ``close(fd:errno:)`` | `close(2)`: nil errno on success |
+/// | ``ioctlIssued(fd:request:argument:)`` | an ioctl about to be issued: the argument bytes as the caller passed them |
 /// | ``ioctl(fd:request:argumentIn:argumentOut:result:)`` | the argument bytes before and after, and the value or errno |
 /// | ``userWrite(address:bytes:)`` | bytes placed in user memory (a TSM request payload) |
 /// | ``userRead(address:bytes:)`` | bytes read back from user memory (a TSM response) |
@@ -18,6 +19,11 @@ public enum BackendEvent: Sendable, Hashable {
     case open(path: String, result: Result<Int32, Errno>)
     /// `close(fd)`; `errno` is nil on success.
     case close(fd: Int32, errno: Errno?)
+    /// `ioctl(fd, request, argument)` is about to be issued (reported before the call, so that
+    /// what the call causes further down, e.g. TDISP messages to a device, can be ordered after
+    /// it); `argument` is the struct as the caller passed it. Always followed by
+    /// ``ioctl(fd:request:argumentIn:argumentOut:result:)`` for the same call.
+    case ioctlIssued(fd: Int32, request: UInt32, argument: [UInt8])
     /// `ioctl(fd, request, argument)`: the argument as issued and as the kernel left it, and the
     /// ioctl's value or errno.
     case ioctl(fd: Int32, request: UInt32, argumentIn: [UInt8], argumentOut: [UInt8], result: Result<Int32, Errno>)
@@ -38,7 +44,8 @@ public final class TracingBackend: IOMMUFDBackend {
     public let base: any IOMMUFDBackend
     private let sink: @Sendable (BackendEvent) -> Void
 
-    /// Traces `base`, calling `sink` once per event, on the calling thread, after the call.
+    /// Traces `base`, calling `sink` once per event, on the calling thread, after the call
+    /// (and, for an ioctl, also before it: ``BackendEvent/ioctlIssued(fd:request:argument:)``).
     public init(_ base: any IOMMUFDBackend, sink: @escaping @Sendable (BackendEvent) -> Void) {
         self.base = base
         self.sink = sink
@@ -75,9 +82,11 @@ public final class TracingBackend: IOMMUFDBackend {
         }
     }
 
-    /// Forwards to ``base`` and reports ``BackendEvent/ioctl(fd:request:argumentIn:argumentOut:result:)``.
+    /// Reports ``BackendEvent/ioctlIssued(fd:request:argument:)``, forwards to ``base`` and reports
+    /// ``BackendEvent/ioctl(fd:request:argumentIn:argumentOut:result:)``.
     public func ioctl(_ fd: Int32, request: UInt32, argument: inout [UInt8]) throws(Errno) -> Int32 {
         let before = argument
+        sink(.ioctlIssued(fd: fd, request: request, argument: before))
         do throws(Errno) {
             let result = try base.ioctl(fd, request: request, argument: &argument)
             sink(.ioctl(fd: fd, request: request, argumentIn: before, argumentOut: argument, result: .success(result)))

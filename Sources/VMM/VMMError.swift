@@ -29,6 +29,19 @@ public struct VMMStep: RawRepresentable, Hashable, Sendable, CustomStringConvert
     public static let checkKernel = VMMStep(rawValue: "check kernel")
     /// `KVM_DEV_VFIO_FILE_ADD`: associating a VFIO file with a VM (Appendix B step 2).
     public static let kvmVFIOFileAdd = VMMStep(rawValue: "KVM_DEV_VFIO_FILE_ADD")
+    /// `open(2)` of the KVM device (`/dev/kvm`).
+    public static let openKVM = VMMStep(rawValue: "open /dev/kvm")
+    /// `KVM_GET_API_VERSION` on `/dev/kvm` (must answer 12, `KVM_API_VERSION`).
+    public static let kvmGetAPIVersion = VMMStep(rawValue: "KVM_GET_API_VERSION")
+    /// `KVM_CREATE_VM` on `/dev/kvm` (Appendix B step 2).
+    public static let kvmCreateVM = VMMStep(rawValue: "KVM_CREATE_VM")
+    /// `KVM_CREATE_DEVICE` with `KVM_DEV_TYPE_VFIO` on a VM (the VM's KVM-VFIO device).
+    public static let kvmCreateDevice = VMMStep(rawValue: "KVM_CREATE_DEVICE")
+    /// The host administrator's DSM connect: writing a TSM name to the DSM's sysfs `tsm/connect`
+    /// (kernel-uapi.md §6.5).
+    public static let tsmConnect = VMMStep(rawValue: "sysfs tsm/connect")
+    /// The host administrator's DSM disconnect: sysfs `tsm/disconnect` (kernel-uapi.md §6.5).
+    public static let tsmDisconnect = VMMStep(rawValue: "sysfs tsm/disconnect")
     /// Placing a request or response buffer in the backend's user memory.
     public static let userMemory = VMMStep(rawValue: "user memory")
     /// A check of the caller's arguments made before any call reached the kernel.
@@ -106,6 +119,21 @@ public struct VMMError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let invalidResidue = Code("invalid residue")
         /// The iommufd and the VFIO device come from different backends.
         public static let backendMismatch = Code("backend mismatch")
+        /// `/dev/kvm` is missing or has no driver (ENOENT, ENODEV, ENXIO on open): the kernel has
+        /// no KVM (CONFIG_KVM not set, the module not loaded, or no hardware virtualization).
+        public static let kvmUnavailable = Code("KVM unavailable")
+        /// The file opened as `/dev/kvm` is not the KVM device: ENOTTY from `KVM_GET_API_VERSION`
+        /// or `KVM_CREATE_VM`, or an API version other than 12.
+        public static let notKVM = Code("not the KVM device")
+        /// KVM cannot take the VFIO device cdev: `KVM_CREATE_DEVICE(KVM_DEV_TYPE_VFIO)` answered
+        /// ENODEV (no CONFIG_KVM_VFIO) or ENOTTY (not a VM, or no device control), or
+        /// `KVM_DEV_VFIO_FILE_ADD` answered EINVAL / ENXIO (not a VFIO file, or a kernel whose
+        /// KVM-VFIO device takes only VFIO group files).
+        public static let kvmVFIOUnsupported = Code("KVM-VFIO device cannot take the file")
+        /// The DSM's sysfs `tsm/` attribute does not exist (ENOENT): the kernel lacks
+        /// CONFIG_PCI_TSM, no link TSM is registered, the device is not DSM-capable, or there is
+        /// no such PCI device (kernel-uapi.md §6.5).
+        public static let tsmSysfsUnavailable = Code("TSM sysfs attribute unavailable")
         /// The argument struct came back with a different size than it was issued with.
         public static let malformedReply = Code("malformed reply")
 
@@ -134,10 +162,11 @@ public struct VMMError: Error, Hashable, Sendable, CustomStringConvertible {
     }
 
     /// `"<step>: <reason> (<ERRNO>)"`, e.g.
-    /// `"open iommufd: /dev/iommu does not exist: ... (ENOENT)"`.
+    /// `"open iommufd: /dev/iommu does not exist: ... (ENOENT)"`; the errno is not repeated when
+    /// the reason already names it in parentheses.
     public var description: String {
         var text = "\(step): \(reason)"
-        if let errno { text += " (\(errno.linuxName))" }
+        if let errno, !reason.contains("(\(errno.linuxName))") { text += " (\(errno.linuxName))" }
         if let tsmCode { text += " [tsm_code 0x\(String(tsmCode, radix: 16))]" }
         return text
     }

@@ -55,13 +55,27 @@ struct AssignCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Print the transcript and summary as JSON.")
     var json = false
 
-    @Option(name: .long, help: "Write every uAPI call and guest payload as JSON Lines (tsmctl decode reads it).")
+    @Option(name: .long, help: "Write every uAPI call, TDISP message and guest payload as JSON Lines (tsmctl decode reads it).")
     var trace: String?
 
     @Option(name: .long, help: "Write the flow as a Mermaid sequence diagram.")
     var diagram: String?
 
     func run() async throws {
+        // Output files first: a path that cannot be written is bad input, found before the flow
+        // runs (checked with access(2), so nothing is created or truncated yet).
+        for (option, path) in [("--trace", trace), ("--diagram", diagram)] {
+            guard let path else { continue }
+            let directory = (path as NSString).deletingLastPathComponent
+            var isDirectory: ObjCBool = false
+            let exists = FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory)
+            let writable = exists ? !isDirectory.boolValue && access(path, W_OK) == 0
+                                  : access(directory.isEmpty ? "." : directory, W_OK) == 0
+            guard writable else {
+                ScriptCommand.printError("tsmctl assign: cannot write \(option) \(path)")
+                throw ExitCode(2)
+            }
+        }
         let prepared = await perform()
         if isatty(STDERR_FILENO) == 1 { _ = try? FileDescriptor.standardError.writeAll(Array("\r\u{1B}[K".utf8)) }
         guard case let .success((flow, outcome)) = prepared else {
@@ -113,13 +127,21 @@ struct AssignCommand: AsyncParsableCommand {
         guard backend == "simulated" || backend == "linux" else {
             throw AssignInputError("--backend \(backend): not a backend (simulated, linux)")
         }
+        if backend == "linux" {
+            // Faults go into the simulated firmware; tampering and the trust anchor act on the
+            // guest, which tsmctl does not run on Linux (it runs inside the TVM).
+            let simulatedOnly = [("--fault", !fault.isEmpty), ("--tamper", tamper != nil), ("--trust-anchor", trustAnchor != nil)]
+            if let (option, _) = simulatedOnly.first(where: \.1) {
+                throw AssignInputError("\(option) works with --backend simulated only: on Linux the firmware is real and the guest runs inside the TVM")
+            }
+        }
         let uapiProfile: UAPIProfile
         do { uapiProfile = try UAPIProfile.named(profile) } catch {
             throw AssignInputError("--profile \(profile): unknown uAPI profile; valid profiles: \(UAPIProfile.all.map(\.name).joined(separator: ", "))")
         }
         var target: TamperingChannel.Target?
         if let tamper {
-            guard let chosen = TamperingChannel.Target.allCases.first(where: { $0.rawValue == tamper }) else {
+            guard let chosen = TamperingChannel.Target.allCases.first(where: { $0.rawValue == tamper.lowercased() }) else {
                 throw AssignInputError("--tamper \(tamper): choose report, measurements or certificate")
             }
             target = chosen
@@ -162,7 +184,7 @@ enum AssignRender {
             let number = String(step.index)
             var line = String(repeating: " ", count: max(0, 3 - number.count)) + number + " "
                 + step.actor.padding(toLength: 10, withPad: " ", startingAt: 0) + " " + step.step
-            line += "\(mark)\n      \(path) | sent: \(step.sent) | result: \(step.result) | TDI: \(state)"
+            line += "\(mark)\n      \(path) | sent: \(step.sent.isEmpty ? "-" : step.sent) | result: \(step.result) | TDI: \(state)"
             if step.tdispMessages > 0 { line += " | TDISP messages: \(step.tdispMessages)" }
             lines.append(line)
         }
@@ -172,12 +194,29 @@ enum AssignRender {
 
     static func summary(_ outcome: AssignOutcome, keep: Bool) -> String {
         var parts: [String] = []
+        if outcome.backend == "linux" {
+            // The host side only: the guest's checks and RUN happen inside the TVM.
+            parts.append(outcome.failure == nil ? "TDI bound on the host (CONFIG_LOCKED); the guest's evidence checks and RUN happen inside the TVM"
+                                                : "TDI not bound")
+            if let failure = outcome.failure { parts.append("reason: \(failure)") }
+            parts.append(keep ? "kept bound" : (outcome.tornDown ? "torn down, TDI \(outcome.finalState ?? "released")" : "teardown incomplete"))
+            parts.append("\(outcome.steps.count) steps")
+            return (outcome.succeeded ? "OK: " : "FAILED: ") + parts.joined(separator: "; ")
+        }
         parts.append(outcome.reachedRun ? "TDI reached RUN" : "TDI did not reach RUN")
-        parts.append(outcome.evidenceVerified ? "evidence verified" : "evidence not verified")
+        parts.append(outcome.evidenceVerified ? "evidence verified"
+                     : (outcome.guestRan ? "evidence not verified" : "evidence not checked (the guest did not start)"))
         if let refusal = outcome.refusal { parts.append("guest did not accept the device (\(refusal))") }
         if let failure = outcome.failure { parts.append("reason: \(failure)") }
         parts.append(keep ? "kept assigned, TDI \(outcome.finalState ?? "none")"
                           : (outcome.tornDown ? "torn down, TDI \(outcome.finalState ?? "destroyed")" : "teardown incomplete"))
+        if !outcome.faults.isEmpty {
+            let rules = outcome.faults.map { rule in
+                outcome.unmatchedFaults.contains(rule)
+                    ? "\(rule) (never matched in this run: no effect)" : rule
+            }
+            parts.append("injected: " + rules.joined(separator: ", "))
+        }
         parts.append("\(outcome.steps.count) steps")
         return (outcome.succeeded ? "OK: " : "FAILED: ") + parts.joined(separator: "; ")
     }

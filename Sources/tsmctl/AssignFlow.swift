@@ -7,7 +7,6 @@ import Foundation
 import Guest
 import Kernel
 import PCI
-import Synchronization
 import SystemPackage
 import TDISP
 import UAPI
@@ -87,10 +86,29 @@ struct AssignOutcome: Sendable, Encodable {
     var finalState: String?
     /// Exit status 0: the TDI reached RUN and the evidence verified.
     var succeeded = false
+    /// The `--fault` rules in force (empty: none).
+    var faults: [String] = []
+    /// Whether the guest agent ran (false when a host step failed before it).
+    var guestRan = false
+    /// The `--fault` rules whose call never happened in the run (e.g. `fw:TDI_BIND` on CCA,
+    /// whose firmware has no such call): they had no effect.
+    var unmatchedFaults: [String] = []
 }
 
-/// One JSON Lines record of `--trace` (docs/decode.md "Trace line format"; the extra keys
-/// `step` and `direction` are ignored by `tsmctl decode`).
+/// One JSON Lines record of `--trace` (docs/decode.md "Trace line format"; `tsmctl decode` reads
+/// `layer`, `kind`, `profile` and `hex` and ignores the other keys).
+///
+/// | key | lines | value |
+/// |---|---|---|
+/// | `layer` | all | `uapi`, `guest`, `tsm`, `firmware`, `tdisp` |
+/// | `kind` | all | the decode kind (`iommu_vdevice_tsm_op`, `tdisp`, `sev:tdi_info:request`, `auto`) |
+/// | `profile` | uAPI | the uAPI profile name |
+/// | `hex` | all | the bytes |
+/// | `step` | all | the uAPI command (`IOMMU_VDEVICE_TSM_OP`), guest step, or host-admin action |
+/// | `direction` | all | uAPI `in` / `out (rc N)` / `out (ERRNO)`; guest `request` / `response`; TDISP `TSM→DSM` / `DSM→TSM` |
+/// | `message`, `code` | TDISP | the TDISP message name and MessageType (`LOCK_INTERFACE_REQUEST`, `0x83`) |
+/// | `dsm`, `tdi`, `interfaceID` | TDISP | the DSM's BDF; the TDI the INTERFACE_ID names (`e1:04.0`) and its FUNCTION_ID (`0x0000e120`) |
+/// | `decoded` | TDISP | the decoded message, as `tsmctl decode --json` prints it |
 struct AssignTraceLine: Encodable {
     var layer: String
     var kind: String
@@ -98,6 +116,34 @@ struct AssignTraceLine: Encodable {
     var hex: String
     var step: String
     var direction: String
+    var message: String?
+    var code: String?
+    var dsm: String?
+    var tdi: String?
+    var interfaceID: String?
+    var decoded: DecodedMessage?
+}
+
+/// The trace as it is built: written lines, and places held for a tunnelled guest payload (the
+/// VMM writes the request into user memory before the TSM_REQ ioctl and reads the response after
+/// it; the guest agent reports both only when its step ends, so its lines are put back where the
+/// bytes crossed). Places never filled are dropped.
+enum AssignTraceEntry {
+    case line(AssignTraceLine)
+    case payload(request: Bool, bytes: [UInt8])
+}
+
+/// What the flow records while it runs (behind one lock).
+struct AssignFlowState {
+    var steps: [AssignStep] = []
+    var trace: [AssignTraceEntry] = []
+    /// The DSM's TDISP request count at the last recorded step.
+    var messages = 0
+    var reportDecoded = false
+    /// The uAPI command in flight (between its `in` and `out` trace lines).
+    var inFlight: String?
+    /// What the flow does outside an ioctl (the `step` of TDISP lines sent then).
+    var context = "set-up"
 }
 
 /// The assignment flow, driven over an ``IOMMUFDBackend`` built on a simulated host.
@@ -107,7 +153,8 @@ final class AssignFlow: Sendable {
     let target: PCIFunction
     let dsmFunction: PCIFunction
 
-    private let state = Mutex<(steps: [AssignStep], trace: [AssignTraceLine], messages: Int, reportDecoded: Bool)>(([], [], 0, false))
+    /// The transcript and trace so far (`Kernel.KernelMutex`: a lock the thread sanitizer sees).
+    private let state = KernelMutex(AssignFlowState())
 
     /// Checks the input: parses the dumps, finds the function and its DSM.
     /// - Throws: ``AssignInputError`` naming the problem and the input.
@@ -119,9 +166,15 @@ final class AssignFlow: Sendable {
         }
         let joined = request.devices.map(\.text).joined(separator: "\n\n")
         let paths = request.devices.map(\.path).joined(separator: ", ")
+        // Each dump on its own first, so the message names the file that is not a dump.
+        for device in request.devices {
+            do { _ = try PCITopology(lspci: device.text) } catch {
+                throw AssignInputError("\(device.path) is not a PCI configuration space dump: \(error)")
+            }
+        }
         let topology: PCITopology
         do { topology = try PCITopology(lspci: joined) } catch {
-            throw AssignInputError("\(paths) is not a PCI configuration space dump: \(error)")
+            throw AssignInputError("the --device dumps \(paths) do not form one topology (is a dump given twice?): \(error)")
         }
         guard !topology.functions.isEmpty else { throw AssignInputError("\(paths) holds no PCI function") }
         self.topology = topology
@@ -129,7 +182,10 @@ final class AssignFlow: Sendable {
         if let text = request.function {
             guard let bdf = BDF(text) else { throw AssignInputError("--function \(text) is not a PCI address (BB:DD.F or DDDD:BB:DD.F)") }
             guard let found = topology[bdf] else {
-                let known = topology.physicalFunctions.map { "\($0.bdf)" }.joined(separator: ", ")
+                let known = topology.physicalFunctions.map { function in
+                    let vfs = topology.virtualFunctions(of: function.bdf).count
+                    return "\(function.bdf)" + (vfs > 0 ? " with \(vfs) VFs, --vf 1…\(vfs)" : "")
+                }.joined(separator: ", ")
                 throw AssignInputError("--function \(text): no such function in \(paths) (physical functions: \(known))")
             }
             base = found
@@ -157,7 +213,15 @@ final class AssignFlow: Sendable {
     }
 
     var steps: [AssignStep] { state.withLock { $0.steps } }
-    var trace: [AssignTraceLine] { state.withLock { $0.trace } }
+    /// The trace lines, in the order the bytes crossed their layer.
+    var trace: [AssignTraceLine] {
+        state.withLock { state in
+            state.trace.compactMap { entry in
+                if case let .line(line) = entry { return line }
+                return nil
+            }
+        }
+    }
 
     /// Records one transcript line; counts the TDISP messages that reached the DSM since the last
     /// one (a step that reached the device gets `device` on its path).
@@ -179,7 +243,24 @@ final class AssignFlow: Sendable {
             _ = try? FileDescriptor.standardError.writeAll(Array(line.utf8))
         }
     }
-    private func traceLine(_ line: AssignTraceLine) { state.withLock { $0.trace.append(line) } }
+    /// Records a transcript line of a run with no simulated host (the Linux backend): no device
+    /// state or TDISP count can be read from the host, so both stay empty.
+    func recordHostless(actor: String, _ name: String, _ path: [String], sent: String, result: String,
+                        status: String = "ok") {
+        state.withLock { state in
+            state.steps.append(AssignStep(index: state.steps.count + 1, actor: actor, step: name, path: path, sent: sent,
+                                          result: result, status: status, tdiState: nil, tdispMessages: 0))
+        }
+    }
+
+    /// The uAPI trace sink for a backend (shared by the simulated and the Linux runs).
+    func traceSink(profile: UAPIProfile) -> @Sendable (BackendEvent) -> Void {
+        { [weak self] event in self?.backendEvent(event, profile: profile) }
+    }
+
+    private func traceLine(_ line: AssignTraceLine) { state.withLock { $0.trace.append(.line(line)) } }
+    /// Names what the flow does next outside an ioctl (the `step` of TDISP lines sent meanwhile).
+    private func setContext(_ context: String) { state.withLock { $0.context = context } }
 
     /// The host: simulated kernel, the arch TSM as tsm0, a DSM model behind it with evidence.
     struct Host {
@@ -191,8 +272,8 @@ final class AssignFlow: Sendable {
         let dsmAddress: PCIFunctionAddress
     }
 
-    /// Builds the simulated host (as ``ArchPlatform`` does, keeping the device identity so that
-    /// the guest's trust anchor is its root; EMU-ARCH-4 seed form).
+    /// Builds the simulated host (as ``ArchPlatform`` does, with its EMU-ARCH-4 evidence, keeping
+    /// the root of the DSM's chain as the guest's trust anchor).
     func makeHost() throws(AssignInputError) -> Host {
         let kernel: SimulatedKernel
         do {
@@ -208,16 +289,11 @@ final class AssignFlow: Sendable {
             do {
                 dsm = try DSM(device: topology, dsm: function.bdf, entropy: .seeded(1 &+ UInt64(address.routingID)))
             } catch { throw AssignInputError("DSM of \(function.bdf): \(error)") }
-            var seed: [UInt8] = Array("tsmctl assign".utf8)
-            seed.append(UInt8(truncatingIfNeeded: function.bdf.routingID))
-            seed.append(UInt8(truncatingIfNeeded: function.bdf.routingID >> 8))
-            let serial = "TSMKIT" + String(function.bdf.routingID, radix: 16, uppercase: true)
             let evidence: DeviceEvidence
             do {
-                let identity = try DeviceIdentity.make(seed: seed, vendorID: function.vendorID, deviceID: function.deviceID, serial: serial)
-                let measurements = try identity.signMeasurements(requesterNonce: [UInt8](repeating: 0x5A, count: 32)).report
-                evidence = DeviceEvidence(certificateChain: identity.spdmCertificateChain, measurements: measurements)
-                if function.bdf == dsmFunction.bdf { anchor = identity.chain.derCertificates[0] }
+                let made = try ArchPlatform.deviceEvidence(for: function, seed: 1)  // EMU-ARCH-4: signed measurements
+                evidence = made.evidence
+                if function.bdf == dsmFunction.bdf { anchor = made.trustAnchorDER }
             } catch { throw AssignInputError("device identity of \(function.bdf): \(error)") }
             driver.attach(dsm: dsm, at: address, evidence: evidence)
             if function.bdf == dsmFunction.bdf {
@@ -240,6 +316,25 @@ final class AssignFlow: Sendable {
                     dsmAddress: PCIFunctionAddress(dsmFunction.bdf))
     }
 
+    /// The rules of `faults` whose trigger never occurred in the firmware's `callLog` (one entry
+    /// per firmware call by name, `TDISP 0x86` per TDISP request): the `fw:NAME[#K]` rules with
+    /// fewer than K calls named NAME, `tdisp:CODE[#K]` with fewer than K requests of CODE, `fw#N`
+    /// with fewer than N firmware calls. A rule text that does not parse is left out (the
+    /// command has refused it already).
+    static func unmatchedFaults(_ faults: [String], callLog: [String]) -> [String] {
+        faults.filter { text in
+            guard let rule = try? FaultPlan.Rule(parsing: text) else { return false }
+            switch rule.trigger {
+            case let .nthFirmwareCall(n):
+                return callLog.filter { !$0.hasPrefix("TDISP ") }.count < n
+            case let .firmwareCall(name, occurrence):
+                return callLog.filter { $0 == name }.count < occurrence
+            case let .tdispRequest(code, occurrence):
+                return callLog.filter { $0 == "TDISP 0x" + String(code, radix: 16) }.count < occurrence
+            }
+        }
+    }
+
     // MARK: Tracing
 
     /// Kind of a uAPI request code under `profile` (nil: not one decode knows).
@@ -249,19 +344,54 @@ final class AssignFlow: Sendable {
         return nil
     }
 
+    /// The trace lines of a backend event: an ioctl's argument struct as issued (`in`, before the
+    /// call, so that the TDISP messages it causes follow it) and as the kernel left it (`out`);
+    /// a held place for each user-memory payload (the guest's lines fill them).
     private func backendEvent(_ event: BackendEvent, profile: UAPIProfile) {
-        guard case let .ioctl(_, request, argumentIn, argumentOut, result) = event,
-              let kind = Self.uapiKind(request, profile: profile) else { return }
-        let step = kind.uppercased()
-        let outcome: String
-        switch result {
-        case let .success(value): outcome = "out (rc \(value))"
-        case let .failure(errno): outcome = "out (\(errno.linuxName))"
+        switch event {
+        case let .ioctlIssued(_, request, argument):
+            guard let kind = Self.uapiKind(request, profile: profile) else { return }
+            state.withLock { $0.inFlight = kind.uppercased() }
+            guard (try? DecodeRegistry.decode(argument, as: kind, profile: profile)) != nil else { return }
+            traceLine(AssignTraceLine(layer: "uapi", kind: kind, profile: profile.name, hex: Hex.encode(argument),
+                                      step: kind.uppercased(), direction: "in"))
+        case let .ioctl(_, request, _, argumentOut, result):
+            guard let kind = Self.uapiKind(request, profile: profile) else { return }
+            state.withLock { $0.inFlight = nil }
+            let outcome: String
+            switch result {
+            case let .success(value): outcome = "out (rc \(value))"
+            case let .failure(errno): outcome = "out (\(errno.linuxName))"
+            }
+            guard (try? DecodeRegistry.decode(argumentOut, as: kind, profile: profile)) != nil else { return }
+            traceLine(AssignTraceLine(layer: "uapi", kind: kind, profile: profile.name, hex: Hex.encode(argumentOut),
+                                      step: kind.uppercased(), direction: outcome))
+        case let .userWrite(_, bytes):
+            state.withLock { $0.trace.append(.payload(request: true, bytes: bytes)) }
+        case let .userRead(_, bytes):
+            state.withLock { $0.trace.append(.payload(request: false, bytes: bytes)) }
+        case .open, .close:
+            return
         }
-        for (bytes, direction) in [(argumentIn, "in"), (argumentOut, outcome)] {
-            guard (try? DecodeRegistry.decode(bytes, as: kind, profile: profile)) != nil else { continue }
-            traceLine(AssignTraceLine(layer: "uapi", kind: kind, profile: profile.name, hex: Hex.encode(bytes),
-                                      step: step, direction: direction))
+    }
+
+    /// One trace line per TDISP message crossing the DSM's port (TSM→DSM requests, DSM→TSM
+    /// responses), decoded by the `tdisp` kind of `tsmctl decode`; its `step` is the uAPI command
+    /// in flight, else what the flow is doing (`pci-tsm connect`, …). A message the decoder
+    /// refuses is left out (no DSM or firmware model sends one).
+    private func tdispEvent(_ event: TDISPMessageEvent) {
+        guard let decoded = try? DecodeRegistry.decode(event.bytes, as: "tdisp", profile: request.profile),
+              let type = event.messageType else { return }
+        state.withLock { state in
+            let line = AssignTraceLine(
+                layer: "tdisp", kind: "tdisp", profile: nil, hex: Hex.encode(event.bytes),
+                step: state.inFlight ?? state.context, direction: event.direction.rawValue,
+                message: type.name, code: decodeHex(UInt64(type.rawValue), digits: 2),
+                dsm: event.dsm.description,
+                tdi: event.interfaceID.map { "\($0.functionID)" },
+                interfaceID: event.interfaceID.map { decodeHex(UInt64($0.functionID.rawValue), digits: 8) },
+                decoded: decoded)
+            state.trace.append(.line(line))
         }
     }
 
@@ -283,11 +413,36 @@ final class AssignFlow: Sendable {
             let kinds = short.isEmpty ? ["auto"] : [specific, "auto"]
             for kind in kinds where (try? DecodeRegistry.decode(bytes, as: kind, profile: request.profile)) != nil {
                 let layer = direction == "request" ? "guest" : (direct ? "tsm" : "firmware")
-                traceLine(AssignTraceLine(layer: layer, kind: kind, profile: nil,
-                                          hex: Hex.encode(bytes), step: event.step, direction: direction))
+                let line = AssignTraceLine(layer: layer, kind: kind, profile: nil,
+                                           hex: Hex.encode(bytes), step: event.step, direction: direction)
+                state.withLock { state in
+                    if !direct, let slot = Self.payloadSlot(in: state.trace, request: direction == "request",
+                                                            bytes: direction == "request" ? bytes : nil) {
+                        state.trace[slot] = .line(line)
+                    } else {
+                        state.trace.append(.line(line))
+                    }
+                }
                 break
             }
         }
+    }
+
+    /// Where a tunnelled guest payload's line goes: the request at the latest held request place
+    /// with the same bytes; the response at a held response place after the latest TSM_REQ `in`
+    /// line (the guest sees the response as the VMM passed it on, which `--tamper` alters, so its
+    /// bytes are not compared; a failed TSM_REQ read no response). nil: append.
+    static func payloadSlot(in trace: [AssignTraceEntry], request: Bool, bytes: [UInt8]?) -> Int? {
+        for index in trace.indices.reversed() {
+            switch trace[index] {
+            case let .payload(isRequest, held):
+                if request, isRequest, held == bytes { return index }
+                if !request, !isRequest { return index }
+            case let .line(line):
+                if !request, line.kind == "iommu_vdevice_tsm_req", line.direction == "in" { return nil }
+            }
+        }
+        return nil
     }
 
     // MARK: The flow
@@ -299,22 +454,15 @@ final class AssignFlow: Sendable {
         let arch = request.arch
         let targetAddress = PCIFunctionAddress(target.bdf)
         let dsmAddress = PCIFunctionAddress(dsmFunction.bdf)
-        if linux {
-            let backend = LinuxBackend()
-            do {
-                let session = try IOMMUFDSession(backend: backend, profile: profile)
-                _ = session
-            } catch {
-                let diagnosis = backend.diagnose()
-                let problems = diagnosis.problems.joined(separator: "; ")
-                throw AssignInputError("--backend linux: \(error)\(problems.isEmpty ? "" : " — \(problems)")")
-            }
-            throw AssignInputError("--backend linux: the KVM side (KVM_DEV_VFIO_FILE_ADD) and the DSM connect are not driven by tsmctl; use a VMM built on the VMM library")
-        }
+        if linux { return try runLinux(LinuxBackend()) }
         let host = try makeHost()
         let tracing = TracingBackend(SimulatedBackend(kernel: host.kernel)) { [weak self] event in
             self?.backendEvent(event, profile: profile)
         }
+        // Every TDISP message between the TSM and the DSM, in order with the uAPI calls.
+        let port = host.driver.port(at: host.dsmAddress)
+        port?.observe { [weak self] event in self?.tdispEvent(event) }
+        defer { port?.observe(nil) }
         guard let functionID = targetAddress.functionID else {
             throw AssignInputError("\(target.bdf) has no TDISP FUNCTION_ID (PCI domain above 255)")
         }
@@ -325,10 +473,11 @@ final class AssignFlow: Sendable {
         }
         var outcome = AssignOutcome(arch: arch.name, backend: "simulated", profile: profile.name, function: "\(target.bdf)",
                                     dsm: "\(dsmFunction.bdf)", steps: [], reachedRun: false, evidenceVerified: false,
-                                    failure: nil, refusal: nil, tornDown: false, finalState: nil)
+                                    failure: nil, refusal: nil, tornDown: false, finalState: nil, faults: request.faults)
         func finish(_ failure: String?) -> AssignOutcome {
             outcome.failure = failure
             outcome.steps = steps
+            outcome.unmatchedFaults = Self.unmatchedFaults(request.faults, callLog: host.driver.callLog)
             outcome.finalState = deviceState()
             outcome.succeeded = outcome.reachedRun && outcome.evidenceVerified
             return outcome
@@ -341,8 +490,8 @@ final class AssignFlow: Sendable {
             session = try IOMMUFDSession(backend: tracing, profile: profile)
             step("vmm", "open /dev/iommu", vmmPath, sent: "open(O_RDWR)", result: "iommufd (profile \(profile.name))")
         } catch {
-            step("vmm", "open /dev/iommu", vmmPath, sent: "open(O_RDWR)", result: "\(error)", status: "failed")
-            return finish("\(error)")
+            step("vmm", "open /dev/iommu", vmmPath, sent: "open(O_RDWR)", result: failureText(error), status: "failed")
+            return finish(failureText(error))
         }
         // 2. VM, VFIO device, KVM association
         let vmFD = (tracing.base as? SimulatedBackend)?.createVM() ?? -1
@@ -353,8 +502,8 @@ final class AssignFlow: Sendable {
             vfio = try VFIODevice.open(vfioPath, backend: tracing)
             step("vmm", "open VFIO cdev", vmmPath, sent: vfioPath, result: "VFIO device open")
         } catch {
-            step("vmm", "open VFIO cdev", vmmPath, sent: vfioPath, result: "\(error)", status: "failed")
-            return finish("\(error)")
+            step("vmm", "open VFIO cdev", vmmPath, sent: vfioPath, result: failureText(error), status: "failed")
+            return finish(failureText(error))
         }
         var vdevice = VDeviceID(0)
         var bound = false
@@ -374,13 +523,14 @@ final class AssignFlow: Sendable {
             step("vmm", "IOMMU_VDEVICE_ALLOC", vmmPath, sent: "virt_id 0x10 on vIOMMU \(viommu.id)", result: "vDEVICE id \(vdevice.id)")
             setupObjects = (device, ioas, hwpt, viommu)
         } catch {
-            step("vmm", error.step.description, vmmPath, sent: "set-up", result: "\(error)", status: "failed")
-            return finish("\(error)")
+            step("vmm", error.step.description, vmmPath, sent: "set-up", result: failureText(error), status: "failed")
+            return finish(failureText(error))
         }
         // 3. DSM connect (host administrator, out of band: sysfs tsm/connect)
+        setContext("pci-tsm connect")
         do {
             try host.kernel.pciTSM.connect(dsmAddress, "tsm0")
-            step("host-admin", "pci-tsm connect", ["kernel", "tsm"], sent: "echo tsm0 > \(dsmFunction.bdf)/tsm/connect",
+            step("host-admin", "pci-tsm connect", ["kernel", "tsm"], sent: "echo tsm0 > /sys/bus/pci/devices/\(dsmFunction.bdf)/tsm/connect",
                  result: "DSM connected (SPDM session, IDE, TDISP version and capabilities)")
         } catch {
             step("host-admin", "pci-tsm connect", ["kernel", "tsm"], sent: "tsm0", result: errnoText(error), status: "failed")
@@ -394,10 +544,11 @@ final class AssignFlow: Sendable {
             step("vmm", "IOMMU_VDEVICE_TSM_OP BIND", tsmPath, sent: "bind vDEVICE \(vdevice.id) to the VM",
                  result: "TDI bound, interface locked")
         } catch {
-            step("vmm", "IOMMU_VDEVICE_TSM_OP BIND", tsmPath, sent: "bind vDEVICE \(vdevice.id)", result: "\(error)", status: "failed")
-            outcome.failure = "\(error)"
+            step("vmm", "IOMMU_VDEVICE_TSM_OP BIND", tsmPath, sent: "bind vDEVICE \(vdevice.id)", result: failureText(error), status: "failed")
+            outcome.failure = failureText(error)
         }
         // 5. the guest
+        setContext("guest")
         if bound {
             let vmHandle: VMHandle?
             do { vmHandle = try host.kernel.vm(vmFD) } catch { vmHandle = nil }
@@ -421,6 +572,7 @@ final class AssignFlow: Sendable {
                 self.record(host, interface, actor: "guest", event.step, event.path.map(\.rawValue),
                             sent: event.sent, result: event.result, status: event.status.rawValue)
             })
+            outcome.guestRan = true
             var configured = agent
             // rev-k numbers no READ_OBJECT / OBJECT_INFO / REGEN_OBJECT (spec §0 "Latest direction"):
             // the guest then reads every object from the host's copy (docs/guest.md §1).
@@ -449,9 +601,10 @@ final class AssignFlow: Sendable {
                 try tunnel.unbind()
                 step("vmm", "IOMMU_VDEVICE_TSM_OP UNBIND", tsmPath, sent: "unbind vDEVICE \(vdevice.id)", result: "TDI stopped, interface unlocked")
             } catch {
-                step("vmm", "IOMMU_VDEVICE_TSM_OP UNBIND", tsmPath, sent: "unbind", result: "\(error)", status: "failed")
+                step("vmm", "IOMMU_VDEVICE_TSM_OP UNBIND", tsmPath, sent: "unbind", result: failureText(error), status: "failed")
             }
         }
+        setContext("teardown")
         var teardownOK = true
         if let (_, ioas, hwpt, viommu) = setupObjects {
             do throws(VMMError) {
@@ -467,12 +620,13 @@ final class AssignFlow: Sendable {
                 step("vmm", "IOMMU_DESTROY IOAS", vmmPath, sent: "id \(ioas.id)", result: "ok")
             } catch {
                 teardownOK = false
-                step("vmm", error.step.description, vmmPath, sent: "teardown", result: "\(error)", status: "failed")
+                step("vmm", error.step.description, vmmPath, sent: "teardown", result: failureText(error), status: "failed")
             }
         }
+        setContext("pci-tsm disconnect")
         do {
             try host.kernel.pciTSM.disconnect(dsmAddress, "tsm0")
-            step("host-admin", "pci-tsm disconnect", ["kernel", "tsm"], sent: "echo tsm0 > \(dsmFunction.bdf)/tsm/disconnect",
+            step("host-admin", "pci-tsm disconnect", ["kernel", "tsm"], sent: "echo tsm0 > /sys/bus/pci/devices/\(dsmFunction.bdf)/tsm/disconnect",
                  result: "DSM disconnected")
         } catch {
             step("host-admin", "pci-tsm disconnect", ["kernel", "tsm"], sent: "tsm0", result: errnoText(error), status: "failed")
@@ -497,11 +651,22 @@ struct VMMGuestChannel: GuestRequestChannel {
             let answer = try tunnel.tsmRequest(op: op, tvmArch: tvmArch, request: payload, responseCapacity: responseCapacity)
             return GuestResponse(bytes: answer.bytes, residue: answer.residue, tsmCode: answer.tsmCode ?? 0)
         } catch {
-            throw GuestChannelError(errno: error.errno, tsmCode: error.tsmCode ?? 0, reason: error.description)
+            throw GuestChannelError(errno: error.errno, tsmCode: error.tsmCode ?? 0, reason: error.reason)
         }
     }
 
     func hostEvidence(tvmArch: TVMArch) async throws -> HostEvidence { evidence }
+}
+
+/// A failed step's result in a transcript line: the ``VMM/VMMError``'s reason (its step is the
+/// line's own name) with the errno and `tsm_code` when the reason does not already say them; any
+/// other error's description.
+func failureText(_ error: any Error) -> String {
+    guard let error = error as? VMMError else { return "\(error)" }
+    var text = error.reason
+    if let errno = error.errno, !text.contains(errno.linuxName) { text += " (\(errno.linuxName))" }
+    if let tsmCode = error.tsmCode { text += ", tsm_code 0x\(String(tsmCode, radix: 16))" }
+    return text
 }
 
 /// The Linux name of an errno (`EINVAL`), or the error's description.

@@ -19,7 +19,7 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Benchmarks of the simulated kernel (default: guest-request throughput).",
-        subcommands: [GuestRequestBench.self],
+        subcommands: [GuestRequestBench.self, BenchAssign.self],
         defaultSubcommand: GuestRequestBench.self)
 }
 

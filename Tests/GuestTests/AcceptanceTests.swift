@@ -342,6 +342,23 @@ struct EvidenceCacheTests {
         #expect(two.measurements == one.measurements)
     }
 
+    /// `tsmctl bench assign`'s cache: the chain once per DSM, every measurements signature verified.
+    @Test("cachesMeasurements false: the chain is reused, the measurements are verified again", arguments: TVMArch.allCases)
+    func chainsOnly(arch: TVMArch) async throws {
+        let cache = GuestEvidenceCache(cachesMeasurements: false)
+        let first = try FirmwareWorld(arch, function: FirmwareWorld.vf)
+        var agent = try first.agent()
+        agent.evidenceCache = cache
+        _ = try await agent.accept(channel: first.channel, tsm: try first.tsm)
+        #expect(cache.count == (1, 0))
+        let second = try FirmwareWorld(arch, function: FirmwareWorld.pf)
+        let two = try await agent.accept(channel: second.channel, tsm: try second.tsm)
+        #expect(two.events.first { $0.step == "verify certificate chain" }?.result.contains("verified earlier") == true)
+        let measurements = try #require(two.events.first { $0.step == "verify measurements" })
+        #expect(measurements.status == .ok && !measurements.result.contains("earlier"))
+        #expect(cache.count == (1, 0))
+    }
+
     @Test("a warm cache does not let tampered objects through", arguments: TamperingChannel.Target.allCases)
     func tamperingWithWarmCache(target: TamperingChannel.Target) async throws {
         let cache = GuestEvidenceCache()

@@ -213,6 +213,37 @@ struct ChainVerificationTests {
         }
     }
 
+    @Test("a leaf whose public key is off the curve, or a certificate whose DER inside is damaged, is .malformed with a reason that says which")
+    func malformedCertificateReasons() async throws {
+        let fixture = try EvidenceFixture()
+        let good = fixture.identity.spdmCertificateChain
+        // The leaf's subject public key: 0x04 ‖ X (48) ‖ Y (48). Flipping a byte of X leaves a
+        // point that is (overwhelmingly likely) not on P-384: swift-crypto refuses it.
+        let point = Array(fixture.identity.privateKey.publicKey.x963Representation)
+        let at = try #require(EvidenceFixture.offset(of: point, in: good, from: fixture.certificateOffset(2)))
+        var offCurve = good
+        offCurve[at + 10] ^= 0x01
+        do {
+            _ = try await fixture.verifier.verifyCertificateChain(offCurve)
+            Issue.record("an off-curve leaf key was accepted")
+        } catch {
+            #expect(error.code == .malformed)
+            #expect(error.reason.contains("certificate 2 at offset \(fixture.certificateOffset(2)) carries a public key that is not a valid key"), "\(error.reason)")
+        }
+        // The intermediate's version field: [0] EXPLICIT INTEGER 2 at +8 (30 82 LL LL 30 82 LL LL a0 03 02 01 02).
+        var badVersion = good
+        let version = fixture.certificateOffset(1) + 8
+        #expect(Array(good[version..<version + 5]) == [0xA0, 0x03, 0x02, 0x01, 0x02])
+        badVersion[version + 2] = 0x04  // INTEGER → OCTET STRING
+        do {
+            _ = try await fixture.verifier.verifyCertificateChain(badVersion)
+            Issue.record("a damaged certificate was accepted")
+        } catch {
+            #expect(error.code == .malformed)
+            #expect(error.reason.contains("certificate 1 at offset \(fixture.certificateOffset(1)) is not a valid X.509 certificate"), "\(error.reason)")
+        }
+    }
+
     @Test("a leaf without digitalSignature, or a CA leaf, is refused with .chainUntrusted")
     func leafPolicy() async throws {
         let fixture = try EvidenceFixture()

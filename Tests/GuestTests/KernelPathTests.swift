@@ -38,11 +38,11 @@ struct KernelPathTests {
         let dsm = try #require(Self.dsm), vf = try #require(Self.vf)
         let text = try String(contentsOf: FirmwareWorld.root.appendingPathComponent("Examples/devices/tee-io-endpoint-sriov.lspci"),
                               encoding: .utf8)
-        let platform = try ArchPlatform(arch: arch, lspci: text, evidence: false)
-        // The evidence the guest verifies: the test identity's chain and its signed measurements
-        // report (ArchPlatform's EMU-ARCH-4 evidence carries the bare measurement record).
-        let evidence = DeviceEvidence(certificateChain: FirmwareWorld.identity.spdmCertificateChain, measurements: FirmwareWorld.measurements)
-        platform.driver.attach(dsm: try #require(platform.dsms[dsm]), at: dsm, evidence: evidence)
+        // The platform's default evidence (EMU-ARCH-4): the DSM's chain and its signed
+        // measurements report, verified to the root of the DSM's vendor.
+        let platform = try ArchPlatform(arch: arch, lspci: text)
+        let evidence = try #require(platform.deviceEvidence[dsm]?.evidence)
+        let anchor = try #require(platform.trustAnchorDER(for: dsm))
         let backend = SimulatedBackend(kernel: platform.kernel)
         let session = try IOMMUFDSession(backend: backend)
         let vfio = try VFIODevice.open(SimulatedBackend.vfioDevicePath(vf), backend: backend)
@@ -59,9 +59,12 @@ struct KernelPathTests {
         let channel = VMMChannel(tunnel: tunnel, evidence: HostEvidence(certificateChain: evidence.certificateChain,
                                                                         measurements: evidence.measurements, interfaceReport: report))
         let tsm = try #require(GuestTSMInterface.simulated(platform.driver.linkFirmware, function: function, vm: vm, evidence: evidence))
-        let agent = GuestAgent(verifier: try EvidenceVerifier(trustAnchorDER: FirmwareWorld.identity.chain.derCertificates[0]))
+        let agent = GuestAgent(verifier: try EvidenceVerifier(trustAnchorDER: anchor))
         let accepted = try await agent.accept(channel: channel, tsm: tsm)
         #expect(accepted.tdiState == .run)
+        // The measurements the guest verified are the DSM identity's record, signed by its leaf.
+        #expect(accepted.measurements.record == platform.deviceEvidence[dsm]?.identity.measurements.encoded())
+        #expect(accepted.certificateChain.certificates.count == 3)
         #expect(platform.deviceTDIState(vf) == .run && platform.firmwareTDIState(vf) == .run)
         #expect(accepted.reportBytes == report && !report.isEmpty)
         // Tampering on this path is refused too.

@@ -281,10 +281,16 @@ struct LinuxDiagnosisTests {
         try #require(created >= 0)
         _ = close(created)
         defer { unlink(cdev); rmdir(directory) }
-        let diagnosis = LinuxBackend(release: "7.2.0").diagnose(iommufdPath: file, vfioDirectory: directory)
+        let sysfs = try LinuxKVMTests.sysfs(["class/tsm/tsm0/", "bus/pci/devices/0000:e1:00.0/tsm/connect"])
+        defer { LinuxKVMTests.remove(sysfs) }
+        let diagnosis = LinuxBackend(release: "7.2.0", kvmPath: file, sysfsRoot: sysfs)
+            .diagnose(iommufdPath: file, vfioDirectory: directory)
         #expect(diagnosis.iommufdPresent)
         #expect(diagnosis.iommufdAccessible)
         #expect(diagnosis.vfioDevices == [cdev])
+        #expect(diagnosis.kvmPresent && diagnosis.kvmAccessible)
+        #expect(diagnosis.tsmDevices == ["tsm0"])
+        #expect(diagnosis.connectableDSMs == ["0000:e1:00.0"])
         #expect(diagnosis.problems.isEmpty)
     }
 }

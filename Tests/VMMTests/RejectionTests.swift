@@ -215,6 +215,9 @@ struct RejectionTests {
         #expect(one == two)
         #expect(one != three)
         #expect(one.description == "IOMMU_VDEVICE_TSM_OP: a (ENOENT)")
+        // A reason that names its errno in parentheses does not get it twice.
+        let named = VMMError(.kernelError, step: .tsmOp, errno: .noSuchFileOrDirectory, reason: "gone (ENOENT): really")
+        #expect(named.description == "IOMMU_VDEVICE_TSM_OP: gone (ENOENT): really")
     }
 
     @Test("a VFIO device from another backend → backendMismatch, nothing issued")

@@ -438,6 +438,13 @@ struct TracingBackendTests {
             return nil
         }
         #expect(requests == [0x3B76, 0x3B81, 0x3B89, 0x3B90, 0x3B91, 0x3B95, 0x3B96, 0x3B80])
+        // Each ioctl is announced before the call with the bytes it is issued with, and the two
+        // events are adjacent (nothing of the backend happens in between).
+        for (index, event) in all.enumerated() {
+            guard case let .ioctl(fd, request, before, _, _) = event else { continue }
+            #expect(index > 0 && all[index - 1] == .ioctlIssued(fd: fd, request: request, argument: before))
+        }
+        #expect(all.filter { if case .ioctlIssued = $0 { return true } else { return false } }.count == requests.count)
         #expect(all.contains { if case .userWrite(_, [7, 8, 9]) = $0 { return true } else { return false } })
         #expect(all.contains { if case .userRead(_, [7, 8, 9]) = $0 { return true } else { return false } })
         let tsmReq = all.first { if case .ioctl(_, 0x3B96, _, _, _) = $0 { return true } else { return false } }

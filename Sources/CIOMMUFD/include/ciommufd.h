@@ -281,6 +281,10 @@ struct vfio_device_bind_iommufd {
  * ------------------------------------------------------------------------------------------ */
 int ciommufd_ioctl(int fd, unsigned long request, void *argument);
 
+/* ioctl(fd, request, value) with an integer third argument, for commands that take a value, not
+ * a pointer (KVM_CREATE_VM's machine type, KVM_GET_API_VERSION's 0). */
+int ciommufd_ioctl_value(int fd, unsigned long request, unsigned long value);
+
 /* Reads the calling thread's errno (for callers that cannot reach it directly). */
 int ciommufd_errno(void);
 
@@ -319,5 +323,48 @@ size_t ciommufd_field_count(void);
 const struct ciommufd_field_info *ciommufd_field_at(size_t index);
 size_t ciommufd_command_count(void);
 const struct ciommufd_command_info *ciommufd_command_at(size_t index);
+
+/* ---------------------------------------------------------------------------------------------
+ * The KVM side of device assignment (Appendix B step 2), from Linux include/uapi/linux/kvm.h and
+ * Documentation/virt/kvm/devices/vfio.rst: KVM_CREATE_VM on /dev/kvm, KVM_CREATE_DEVICE with
+ * KVM_DEV_TYPE_VFIO on the VM, and KVM_SET_DEVICE_ATTR (group KVM_DEV_VFIO_FILE, attribute
+ * KVM_DEV_VFIO_FILE_ADD, addr -> an int32 file descriptor) on the device. The structs mirror the
+ * kernel's `struct kvm_create_device` and `struct kvm_device_attr` under ciommufd_ names (a
+ * system <linux/kvm.h> may be older or absent); the request codes below are computed by the
+ * system's own _IO/_IOW/_IOWR from their sizes, as the kernel's header does.
+ * ------------------------------------------------------------------------------------------ */
+
+#define CIOMMUFD_KVMIO 0xAE                 /* KVMIO */
+#define CIOMMUFD_KVM_API_VERSION 12         /* KVM_API_VERSION */
+#define CIOMMUFD_KVM_DEV_TYPE_VFIO 4        /* enum kvm_device_type: FSL_MPIC_20 = 1, FSL_MPIC_42, XICS, VFIO */
+#define CIOMMUFD_KVM_DEV_VFIO_FILE 1        /* alias KVM_DEV_VFIO_GROUP */
+#define CIOMMUFD_KVM_DEV_VFIO_FILE_ADD 1
+#define CIOMMUFD_KVM_DEV_VFIO_FILE_DEL 2
+
+/* struct kvm_create_device (12 bytes). */
+struct ciommufd_kvm_create_device {
+	uint32_t type;  /* in: KVM_DEV_TYPE_xxx */
+	uint32_t fd;    /* out: device handle */
+	uint32_t flags; /* in: KVM_CREATE_DEVICE_xxx */
+};
+
+/* struct kvm_device_attr (24 bytes). */
+struct ciommufd_kvm_device_attr {
+	uint32_t flags;  /* no flags currently defined */
+	uint32_t group;  /* device-defined */
+	uint64_t attr;   /* group-defined */
+	uint64_t addr;   /* userspace address of attr data */
+};
+
+/* One KVM request code as the system's _IO/_IOW/_IOWR computes it (0 where <sys/ioctl.h> has no
+ * _IO), with the size of its argument struct (0 for _IO). */
+struct ciommufd_kvm_command_info {
+	const char *name;      /* kernel spelling, e.g. "KVM_CREATE_DEVICE" */
+	unsigned long request;
+	size_t argument_size;
+};
+
+size_t ciommufd_kvm_command_count(void);
+const struct ciommufd_kvm_command_info *ciommufd_kvm_command_at(size_t index);
 
 #endif /* TSMKIT_CIOMMUFD_H */

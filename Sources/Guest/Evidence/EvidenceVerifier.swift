@@ -150,8 +150,12 @@ public struct EvidenceVerifier: Sendable {
             let der = Array(bytes[offset..<offset + size])
             do {
                 certificates.append(try Certificate(derEncoded: der))
+            } catch let error as ASN1Error {
+                throw EvidenceError(.malformed, "certificate chain: certificate \(ders.count) at offset \(offset) is not a valid X.509 certificate (\(error))")
             } catch {
-                throw EvidenceError(.malformed, "certificate chain: certificate \(ders.count) at offset \(offset) does not decode: \(error)")
+                // swift-certificates parses the structure, then hands the subject public key to
+                // swift-crypto: a key that is not a point on its curve fails there.
+                throw EvidenceError(.malformed, "certificate chain: certificate \(ders.count) at offset \(offset) carries a public key that is not a valid key (swift-crypto: \(error))")
             }
             ders.append(der)
             offset += size

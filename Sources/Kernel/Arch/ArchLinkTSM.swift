@@ -5,9 +5,11 @@
 import Device
 import Firmware
 import Synchronization
+import Sync
 import SystemPackage
 import TDISP
 import UAPI
+import Wire
 
 /// A link TSM driver for one architecture (`tvm_arch` CCA, SEV or TDX), as the simulated kernel
 /// sees it: the `link_ops` of ``PCITSMLinkOps`` plus what a platform builder and `tsmctl script`
@@ -25,7 +27,8 @@ public protocol ArchTSMDriver: PCITSMLinkOps {
     /// SPDM evidence the firmware caches at connect (arch-backends.md §1.3). Replaces an earlier
     /// attachment; takes effect at the next `connect`.
     func attach(dsm: DSM, at address: PCIFunctionAddress, evidence: DeviceEvidence)
-    /// The device port of the DSM attached at `address` (TDISP message counter), if any.
+    /// The device port of the DSM attached at `address` (TDISP message counter and message
+    /// observer, ``DSMPort/observe(_:)``), if any.
     func port(at address: PCIFunctionAddress) -> DSMPort?
     /// Installs a fault plan in the firmware (docs/firmware.md "Fault injection"), resetting its
     /// counters; an empty plan removes every fault.
@@ -39,25 +42,101 @@ public protocol ArchTSMDriver: PCITSMLinkOps {
     func firmwareVM(_ vm: VMHandle) -> UInt64
 }
 
+/// One TDISP message crossing a ``DSMPort``, as its observer sees it (``DSMPort/observe(_:)``).
+///
+/// The bytes are exactly what crossed the port: a request as the firmware's TDISP requester sent
+/// it (before the DSM parsed it) and the DSM's response as it came back (a TDISP_ERROR answer is
+/// a response like any other). Decode them with `TDISPRequest(decoding:)` /
+/// `TDISPResponse(decoding:)` (tdisp-spdm.md §2).
+public struct TDISPMessageEvent: Sendable, Hashable {
+    /// Which way a message crossed the port.
+    public enum Direction: String, Sendable, Hashable {
+        /// TSM → DSM: a request (MessageType ≥ 0x80).
+        case request = "TSM→DSM"
+        /// DSM → TSM: the response to the request before it.
+        case response = "DSM→TSM"
+    }
+
+    /// Which way it went.
+    public let direction: Direction
+    /// The message as it crossed the port (16-byte TDISP header, then the payload).
+    public let bytes: [UInt8]
+    /// The PCI address of the DSM function the port is attached at.
+    public let dsm: PCIFunctionAddress
+    /// The TDI the message names: the INTERFACE_ID at bytes 4..<16 of the header
+    /// (tdisp-spdm.md §2.1); nil when the message is shorter than the 16-byte header.
+    public let interfaceID: InterfaceID?
+    /// The MessageType byte (byte 1); nil for a message shorter than 2 bytes.
+    public var messageType: TDISPMessageType? { bytes.count > 1 ? TDISPMessageType(rawValue: bytes[1]) : nil }
+
+    /// An event for `bytes` crossing in `direction` at the DSM at `dsm`; the INTERFACE_ID is read
+    /// from the header (never traps: a short message has none).
+    public init(direction: Direction, bytes: [UInt8], dsm: PCIFunctionAddress) {
+        self.direction = direction
+        self.bytes = bytes
+        self.dsm = dsm
+        if bytes.count >= TDISPHeader.size {
+            var reader = ByteReader(bytes, offset: 4)
+            interfaceID = try? InterfaceID(from: &reader)
+        } else {
+            interfaceID = nil
+        }
+    }
+}
+
 /// The device side of a DSM as a firmware model reaches it: a ``Firmware/TDISPTransport`` over
 /// the `Device` module's ``Device/DSM`` that counts the TDISP requests that reached the device,
 /// so tests and scripts can assert "reached no device" (arch-backends.md §0: a rejected envelope
-/// never gets past the driver).
+/// never gets past the driver), and shows each request and response to an optional observer
+/// (``observe(_:)``: `tsmctl assign --trace`).
+///
+/// Thread safety: the counter is atomic and the observer sits behind a `Sync.Locked`; with no
+/// observer an exchange costs one relaxed atomic load more than the DSM's own work (the lock is
+/// not taken).
 public final class DSMPort: TDISPTransport {
+    /// A message observer: called on the exchanging thread, once for the request before the DSM
+    /// sees it and once for the response after, in that order. It must not call back into the
+    /// port's DSM from the same thread's exchange (the DSM's state lock is not held while it runs).
+    public typealias Observer = @Sendable (TDISPMessageEvent) -> Void
+
     /// The device model.
     public let dsm: DSM
+    /// The PCI address of the DSM function (the `dsm` of every ``TDISPMessageEvent``).
+    public let address: PCIFunctionAddress
     private let count = Atomic<Int>(0)
+    /// Fast path: whether an observer is set (read before taking `observer`'s lock).
+    private let observed = Atomic<Bool>(false)
+    private let observer = Locked<Observer?>(nil)
 
-    /// Wraps `dsm`.
-    public init(_ dsm: DSM) { self.dsm = dsm }
+    /// Wraps `dsm`, the DSM function at `address`.
+    public init(_ dsm: DSM, address: PCIFunctionAddress) {
+        self.dsm = dsm
+        self.address = address
+    }
 
     /// TDISP requests delivered to the DSM so far (every request, answered or TDISP_ERROR).
     public var messages: Int { count.load(ordering: .relaxed) }
 
-    /// Delivers `request` to the DSM and returns its response (``Device/DSM/respond(_:)``).
+    /// Makes `observer` see every later request and response crossing the port (replacing an
+    /// earlier one); nil removes it. Exchanges already running may or may not report to it.
+    /// Never fails.
+    public func observe(_ observer: Observer?) {
+        self.observer.withLock { $0 = observer }
+        observed.store(observer != nil, ordering: .releasing)
+    }
+
+    /// Delivers `request` to the DSM and returns its response (``Device/DSM/respond(_:)``),
+    /// reporting both to the observer, if any. Never throws (the DSM answers every request,
+    /// malformed ones with TDISP_ERROR).
     public func exchange(_ request: [UInt8]) throws -> [UInt8] {
         count.wrappingAdd(1, ordering: .relaxed)
-        return dsm.respond(request)
+        guard observed.load(ordering: .acquiring), let observer = observer.withLock({ $0 }) else {
+            return dsm.respond(request)
+        }
+        observer(TDISPMessageEvent(direction: .request, bytes: request, dsm: address))
+        let response = dsm.respond(request)
+        observer(TDISPMessageEvent(direction: .response, bytes: response, dsm: address))
+        return response
     }
 }
 
@@ -93,7 +172,8 @@ extension UserAddressSpace: UserMemory {}
 /// (SEV_RET_*), TDX the 64-bit module status (EMU-TDX); with no `tsm_code` pointer (v5) nothing
 /// is written. The return value is the firmware's residue or errno, unchanged.
 ///
-/// Thread safety: the attachment table is behind a mutex; the firmware models lock their own
+/// Thread safety: the attachment table is behind a `Sync.Locked` (pthread mutex, which the thread
+/// sanitizer sees); the firmware models lock their own
 /// state, so calls for different DSMs may run in parallel (kernel-uapi.md §6.4).
 public final class ArchLinkTSM<Platform: LinkTSMDriver>: ArchTSMDriver {
     /// The firmware model (typed: CCA's RSI calls, TDX's TDCALLs, SEV's sequence numbers).
@@ -107,7 +187,7 @@ public final class ArchLinkTSM<Platform: LinkTSMDriver>: ArchTSMDriver {
         var port: DSMPort
         var evidence: DeviceEvidence
     }
-    private let attached = Mutex<[PCIFunctionAddress: Attached]>([:])
+    private let attached = Locked<[PCIFunctionAddress: Attached]>([:])
 
     /// Creates the driver in front of `platform`.
     /// - Parameters:
@@ -130,7 +210,7 @@ public final class ArchLinkTSM<Platform: LinkTSMDriver>: ArchTSMDriver {
     /// firmware to cache at the next `connect`. Replaces an earlier attachment at `address`. Never
     /// fails. Source: docs/arch.md "Drivers", arch-backends.md §1.3.
     public func attach(dsm: DSM, at address: PCIFunctionAddress, evidence: DeviceEvidence) {
-        attached.withLock { $0[address] = Attached(port: DSMPort(dsm), evidence: evidence) }
+        attached.withLock { $0[address] = Attached(port: DSMPort(dsm, address: address), evidence: evidence) }
     }
 
     /// The ``DSMPort`` attached at `address` by ``attach(dsm:at:evidence:)``; nil when none (such a

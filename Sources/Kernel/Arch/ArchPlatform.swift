@@ -2,11 +2,19 @@
 // lspci dump, one architecture TSM driver registered as the link TSM, and, for every
 // DSM-capable device of the dump, the `Device` module's DSM attached to the driver.
 import Device
+import Dispatch
 import Firmware
 import PCI
+import Sync
 import SystemPackage
 import TDISP
 import UAPI
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// Why an ``ArchPlatform`` could not be built.
 public enum ArchPlatformError: Error, Equatable, Sendable, CustomStringConvertible {
@@ -27,6 +35,26 @@ public enum ArchPlatformError: Error, Equatable, Sendable, CustomStringConvertib
     }
 }
 
+/// The device identity and SPDM evidence of one DSM of an ``ArchPlatform`` (EMU-ARCH-4).
+public struct PlatformDeviceEvidence: Sendable {
+    /// The DSM's identity: key pair, certificate chain (vendor root → vendor intermediate →
+    /// device leaf) and measurement record.
+    public let identity: DeviceIdentity
+    /// What the TSM firmware caches at connect: the SPDM certificate chain, the signed
+    /// measurements report and the VCA.
+    public let evidence: DeviceEvidence
+
+    /// The DER of the chain's root: the trust anchor a guest verifies this device to
+    /// (`EvidenceVerifier(trustAnchorDER:)`). Every DSM of one vendor on a platform shares it.
+    public var trustAnchorDER: [UInt8] { identity.chain.derCertificates.first ?? [] }
+
+    /// Creates the value from its fields.
+    public init(identity: DeviceIdentity, evidence: DeviceEvidence) {
+        self.identity = identity
+        self.evidence = evidence
+    }
+}
+
 /// A simulated platform of one architecture (CCA, SEV or TDX): the ``SimulatedKernel``, the
 /// architecture's link TSM registered as `tsm0`, and the DSM of every DSM-capable device.
 ///
@@ -39,13 +67,14 @@ public enum ArchPlatformError: Error, Equatable, Sendable, CustomStringConvertib
 /// platform.deviceTDIState(PCIFunctionAddress("e1:04.0")!)          // the DSM's view: .configLocked
 /// platform.firmwareTDIState(PCIFunctionAddress("e1:04.0")!)        // the firmware's view
 /// platform.cca?.rsiVDEVDMAEnable(vf, vm: try kernel.vm(vmFD))       // guest → RMM directly
+/// let anchor = platform.trustAnchorDER(for: PCIFunctionAddress("e1:00.0")!)  // the guest's EvidenceVerifier root
 /// ```
 ///
 /// Devices: each function of the dump (PFs and their VFs, docs/pci.md EMU-PCI-1) becomes a
 /// ``KernelPCIFunction`` (``KernelPCIFunction/fromTopology(_:)``, EMU-KERNEL-11); each function that can
 /// be a DSM (`is_pci_tsm_pf0`) gets `DSM(device:dsm:profile:entropy:)`, serving itself and the
-/// functions of its walk, attached to the driver with SPDM evidence from a device identity made
-/// from a seed (EMU-ARCH-4).
+/// functions of its walk, attached to the driver with the SPDM evidence of a device identity made
+/// from a seed: certificate chain and a signed MEASUREMENTS report a guest verifies (EMU-ARCH-4).
 public final class ArchPlatform: Sendable {
     /// The architecture.
     public let arch: TVMArch
@@ -59,6 +88,11 @@ public final class ArchPlatform: Sendable {
     public let topology: PCITopology
     /// The DSM of each DSM-capable function, by the DSM function's address.
     public let dsms: [PCIFunctionAddress: DSM]
+    /// The identity and evidence attached with each DSM, by the DSM function's address (EMU-ARCH-4);
+    /// empty when the platform was built with `evidence: false`.
+    public let deviceEvidence: [PCIFunctionAddress: PlatformDeviceEvidence]
+    /// The DSM address serving each function's FUNCTION_ID (the DSM's own and its walk's).
+    private let servingDSM: [FunctionID: PCIFunctionAddress]
 
     /// Builds a platform from an `lspci -vvv -xxxx` dump.
     ///
@@ -69,8 +103,8 @@ public final class ArchPlatform: Sendable {
     ///   - firmwareProfile: the §6.4 switches (default: the spec's for `arch`).
     ///   - dsmProfile: the DSM behaviour profile (default `standard`).
     ///   - seed: seeds the DSM nonces (`DSMEntropy.seeded(seed)`) and the device identities, so
-    ///     runs repeat (certificate signatures excepted, EMU-ID-5); nil = system entropy for the
-    ///     DSM and seed 0 for identities.
+    ///     runs repeat (certificate and measurement signatures excepted, EMU-ID-5); nil = system
+    ///     entropy for the DSM and seed 0 for identities.
     ///   - evidence: false leaves the evidence empty (no certificate generation: faster).
     /// - Throws: ``ArchPlatformError``.
     public convenience init(arch: TVMArch, lspci text: String, uapiProfile: UAPIProfile = .default,
@@ -83,9 +117,16 @@ public final class ArchPlatform: Sendable {
     }
 
     /// Builds a platform from a PCI topology (see ``init(arch:lspci:uapiProfile:firmwareProfile:dsmProfile:seed:evidence:)``).
+    ///
+    /// - Parameter identities: the evidence to attach, by DSM address, made earlier with
+    ///   ``makeEvidence(topology:seed:)`` (so a caller can time or share it); nil makes it here
+    ///   when `evidence` is true. A DSM missing from a given dictionary gets empty evidence.
+    /// - Throws: ``ArchPlatformError``: `.dump` never here; `.dsm` when a DSM cannot be built or
+    ///   its identity cannot be made; `.kernel` when the kernel refuses the functions or the TSM.
     public init(arch: TVMArch, topology: PCITopology, uapiProfile: UAPIProfile = .default,
                 firmwareProfile: FirmwareProfile? = nil, dsmProfile: DSMProfile = .standard,
-                seed: UInt64? = 1, evidence: Bool = true) throws(ArchPlatformError) {
+                seed: UInt64? = 1, evidence: Bool = true,
+                identities: [PCIFunctionAddress: PlatformDeviceEvidence]? = nil) throws(ArchPlatformError) {
         self.arch = arch
         self.topology = topology
         let kernel: SimulatedKernel
@@ -96,7 +137,16 @@ public final class ArchPlatform: Sendable {
         }
         self.kernel = kernel
         let driver = ArchTSM.make(arch, profile: firmwareProfile, uapiProfile: uapiProfile)
+        let attachedEvidence: [PCIFunctionAddress: PlatformDeviceEvidence]
+        if let identities {
+            attachedEvidence = identities
+        } else if evidence {
+            attachedEvidence = try Self.makeEvidence(topology: topology, seed: seed ?? 0)
+        } else {
+            attachedEvidence = [:]
+        }
         var dsms: [PCIFunctionAddress: DSM] = [:]
+        var serving: [FunctionID: PCIFunctionAddress] = [:]
         for function in topology.functions where function.canBeDSM {
             let address = PCIFunctionAddress(function.bdf)
             let entropy: DSMEntropy = seed.map { .seeded($0 &+ UInt64(address.routingID)) } ?? .system
@@ -107,36 +157,144 @@ public final class ArchPlatform: Sendable {
                 throw .dsm(address, "\(error)")
             }
             dsms[address] = dsm
-            let deviceEvidence = evidence ? Self.evidence(for: function, seed: seed ?? 0) : DeviceEvidence()
-            driver.attach(dsm: dsm, at: address, evidence: deviceEvidence)
+            for served in dsm.functions where serving[served.functionID] == nil { serving[served.functionID] = address }
+            driver.attach(dsm: dsm, at: address, evidence: attachedEvidence[address]?.evidence ?? DeviceEvidence(vca: Self.vca))
         }
         self.dsms = dsms
+        self.servingDSM = serving
+        self.deviceEvidence = attachedEvidence
         self.driver = driver
         do { tsmDevice = try kernel.pciTSM.register(link: driver) } catch { throw .kernel(error) }
     }
 
-    /// EMU-ARCH-4: the SPDM evidence of a device: the slot-0 certificate chain (SPDM form, SHA-384)
-    /// and the measurement record of `Device.DeviceIdentity.make(seed:vendorID:deviceID:serial:)`
-    /// with seed = the platform seed's 8 bytes then the routing ID's 2 (little-endian), and as VCA a
-    /// modelled SPDM 1.2 GET_VERSION / VERSION pair (12 bytes: `10 84 00 00`, `10 04 00 00 00 01 00 12`).
-    /// An identity that cannot be made leaves the certificate chain and measurements empty.
-    public static func evidence(for function: PCIFunction, seed: UInt64) -> DeviceEvidence {
-        var bytes = [UInt8]()
-        for shift in stride(from: 0, to: 64, by: 8) { bytes.append(UInt8(truncatingIfNeeded: seed >> UInt64(shift))) }
+    /// The modelled VCA of EMU-ARCH-4: an SPDM 1.2 GET_VERSION / VERSION pair (12 bytes:
+    /// `10 84 00 00`, `10 04 00 00 00 01 00 12`).
+    public static let vca: [UInt8] = [0x10, 0x84, 0x00, 0x00, 0x10, 0x04, 0x00, 0x00, 0x00, 0x01, 0x00, 0x12]
+
+    /// EMU-ARCH-4: the device identities and SPDM evidence of every DSM-capable function of
+    /// `topology`, by DSM address. One certificate authority per PCI vendor
+    /// (``certificateAuthority(vendorID:seed:)``), one identity per DSM
+    /// (``identity(for:seed:authority:)``) with its signed measurements
+    /// (``evidence(of:for:seed:)``). DSMs are independent, so they are made on as many threads
+    /// as there are online processors.
+    /// - Throws: ``ArchPlatformError/dsm(_:_:)`` naming the function whose identity failed (the
+    ///   Device module's ``Device/IdentityError`` reason).
+    public static func makeEvidence(topology: PCITopology, seed: UInt64) throws(ArchPlatformError) -> [PCIFunctionAddress: PlatformDeviceEvidence] {
+        let candidates = topology.functions.filter(\.canBeDSM)
+        var authorities: [UInt16: DeviceCertificateAuthority] = [:]
+        for function in candidates where authorities[function.vendorID] == nil {
+            do { authorities[function.vendorID] = try certificateAuthority(vendorID: function.vendorID, seed: seed) } catch {
+                throw .dsm(PCIFunctionAddress(function.bdf), "vendor certificate authority: \(error)")
+            }
+        }
+        let vendorAuthorities = authorities
+        let results = Locked<[Int: Result<PlatformDeviceEvidence, ArchPlatformError>]>([:])
+        let workers = max(1, min(candidates.count, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))))
+        DispatchQueue.concurrentPerform(iterations: workers) { worker in
+            for index in stride(from: worker, to: candidates.count, by: workers) {
+                let function = candidates[index]
+                let address = PCIFunctionAddress(function.bdf)
+                let outcome: Result<PlatformDeviceEvidence, ArchPlatformError>
+                if let authority = vendorAuthorities[function.vendorID] {
+                    do {
+                        let identity = try Self.identity(for: function, seed: seed, authority: authority)
+                        outcome = .success(PlatformDeviceEvidence(identity: identity, evidence: try Self.evidence(of: identity, for: function, seed: seed)))
+                    } catch {
+                        outcome = .failure(.dsm(address, "device identity: \(error)"))
+                    }
+                } else {
+                    outcome = .failure(.dsm(address, "no vendor certificate authority"))
+                }
+                results.withLock { $0[index] = outcome }
+            }
+        }
+        var all: [PCIFunctionAddress: PlatformDeviceEvidence] = [:]
+        let finished = results.withLock { $0 }
+        for index in candidates.indices {
+            switch finished[index] {
+            case .success(let made): all[PCIFunctionAddress(candidates[index].bdf)] = made
+            case .failure(let error): throw error
+            case nil: throw .dsm(PCIFunctionAddress(candidates[index].bdf), "device identity was not made")
+            }
+        }
+        return all
+    }
+
+    /// EMU-ARCH-4: the certificate authority (root and intermediate CA) of PCI vendor `vendorID`
+    /// on a platform seeded `seed`: `DeviceCertificateAuthority.make(seed:vendorID:)` with seed =
+    /// the platform seed's 8 bytes (little-endian) ‖ ASCII `CA` ‖ the vendor ID's 2 bytes
+    /// (little-endian). Throws the Device module's ``Device/IdentityError``.
+    public static func certificateAuthority(vendorID: UInt16, seed: UInt64) throws(IdentityError) -> DeviceCertificateAuthority {
+        var bytes = seedBytes(seed)
+        bytes += Array("CA".utf8)
+        bytes.append(UInt8(truncatingIfNeeded: vendorID))
+        bytes.append(UInt8(truncatingIfNeeded: vendorID >> 8))
+        return try DeviceCertificateAuthority.make(seed: bytes, vendorID: vendorID)
+    }
+
+    /// EMU-ARCH-4: the identity of the DSM `function`, issued by `authority`
+    /// (`DeviceCertificateAuthority.issue(seed:vendorID:deviceID:serial:)`) with seed = the
+    /// platform seed's 8 bytes then the routing ID's 2 (little-endian) and serial `TSMKIT<rid>`
+    /// (routing ID in upper-case hex). Throws the Device module's ``Device/IdentityError``.
+    public static func identity(for function: PCIFunction, seed: UInt64, authority: DeviceCertificateAuthority) throws(IdentityError) -> DeviceIdentity {
+        var bytes = seedBytes(seed)
         bytes.append(UInt8(truncatingIfNeeded: function.bdf.routingID))
         bytes.append(UInt8(truncatingIfNeeded: function.bdf.routingID >> 8))
-        let vca: [UInt8] = [0x10, 0x84, 0x00, 0x00, 0x10, 0x04, 0x00, 0x00, 0x00, 0x01, 0x00, 0x12]
         let serial = "TSMKIT" + String(function.bdf.routingID, radix: 16, uppercase: true)
-        guard let identity = try? DeviceIdentity.make(seed: bytes, vendorID: function.vendorID, deviceID: function.deviceID, serial: serial),
-              let chain = try? identity.chain.spdmEncoded()
-        else { return DeviceEvidence(vca: vca) }
-        return DeviceEvidence(certificateChain: chain, measurements: identity.measurements.encoded(), vca: vca)
+        return try authority.issue(seed: bytes, vendorID: function.vendorID, deviceID: function.deviceID, serial: serial)
+    }
+
+    /// EMU-ARCH-4: the SPDM evidence of `identity`: its slot-0 certificate chain (SPDM form,
+    /// SHA-384 RootHash), its signed measurements report (docs/identity.md §6: GET_MEASUREMENTS
+    /// ‖ MEASUREMENTS, signed with the leaf key; L1 starts at GET_MEASUREMENTS, the VCA is not
+    /// signed in, EMU-ID-4, so a guest verifies it with `vcaLength` 0) and ``vca``. The
+    /// requester nonce is `SeedDerivation.bytes(seed:label:count:)` (HKDF-SHA384, EMU-ID-1) of
+    /// the identity seed (the platform seed's 8 bytes ‖ the routing ID's 2, little-endian) with
+    /// label `measurements requester nonce`, 32 bytes; the responder nonce is
+    /// `signMeasurements`' default. Throws ``Device/IdentityError`` (`signingFailed`).
+    public static func evidence(of identity: DeviceIdentity, for function: PCIFunction, seed: UInt64) throws(IdentityError) -> DeviceEvidence {
+        var input = seedBytes(seed)
+        input.append(UInt8(truncatingIfNeeded: function.bdf.routingID))
+        input.append(UInt8(truncatingIfNeeded: function.bdf.routingID >> 8))
+        let nonce = SeedDerivation.bytes(seed: input, label: "measurements requester nonce", count: SignedMeasurements.nonceSize)
+        let signed = try identity.signMeasurements(requesterNonce: nonce)
+        return DeviceEvidence(certificateChain: identity.spdmCertificateChain, measurements: signed.report, vca: vca)
+    }
+
+    /// EMU-ARCH-4 for one function alone: its vendor's authority, its identity and its evidence
+    /// (a platform makes each vendor's authority once, ``makeEvidence(topology:seed:)``).
+    /// Throws the Device module's ``Device/IdentityError``.
+    public static func deviceEvidence(for function: PCIFunction, seed: UInt64) throws(IdentityError) -> PlatformDeviceEvidence {
+        let authority = try certificateAuthority(vendorID: function.vendorID, seed: seed)
+        let identity = try Self.identity(for: function, seed: seed, authority: authority)
+        return PlatformDeviceEvidence(identity: identity, evidence: try Self.evidence(of: identity, for: function, seed: seed))
+    }
+
+    /// ``deviceEvidence(for:seed:)``'s evidence; an identity that cannot be made leaves the
+    /// certificate chain and measurements empty (``vca`` only).
+    public static func evidence(for function: PCIFunction, seed: UInt64) -> DeviceEvidence {
+        (try? deviceEvidence(for: function, seed: seed))?.evidence ?? DeviceEvidence(vca: vca)
+    }
+
+    private static func seedBytes(_ seed: UInt64) -> [UInt8] {
+        stride(from: 0, to: 64, by: 8).map { UInt8(truncatingIfNeeded: seed >> UInt64($0)) }
+    }
+
+    /// The DER of the root certificate the evidence of the DSM at `dsm` chains to: the trust
+    /// anchor for a guest's `EvidenceVerifier(trustAnchorDER:)`. Nil when the platform has no
+    /// evidence for that DSM (`evidence: false`, or not a DSM).
+    public func trustAnchorDER(for dsm: PCIFunctionAddress) -> [UInt8]? {
+        deviceEvidence[dsm].map(\.trustAnchorDER)
+    }
+
+    /// The address of the DSM serving `function` (the DSM's own function or one of its walk), if any.
+    public func dsmAddress(serving function: PCIFunctionAddress) -> PCIFunctionAddress? {
+        function.functionID.flatMap { servingDSM[$0] }
     }
 
     /// The DSM serving `function` (the DSM's own function or one of its walk), if any.
     public func dsm(serving function: PCIFunctionAddress) -> DSM? {
-        guard let id = function.functionID else { return nil }
-        return dsms.values.first { dsm in dsm.functions.contains { $0.functionID == id } }
+        dsmAddress(serving: function).flatMap { dsms[$0] }
     }
 
     /// The device's view: the TDISP state the DSM holds for `function`'s TDI (nil when no DSM
@@ -176,7 +334,7 @@ extension ArchPlatform {
     /// START_TDI, UNBIND) or is unknown.
     public func tdcm(_ function: PCIFunctionAddress, vm: VMHandle, operation: UInt16) -> TDX.TDCMBuffer? {
         guard let tdx, let id = function.functionID,
-              let dsmAddress = dsms.first(where: { _, dsm in dsm.functions.contains { $0.functionID == id } })?.key,
+              let dsmAddress = dsmAddress(serving: function),
               let dsmID = dsmAddress.functionID
         else { return nil }
         return tdx.platform.serviceTDCM(function: id, dsm: dsmID, vm: tdx.firmwareVM(vm),
