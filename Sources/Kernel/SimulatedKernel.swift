@@ -58,6 +58,13 @@ public final class SimulatedKernel: Sendable {
         case iommufd(IOMMUFDContext)
         case vfio(VFIODeviceFile)
         case vm(VMFile)
+
+        /// The context of an iommufd, nil for other files.
+        @inline(__always)
+        var iommufd: IOMMUFDContext? {
+            if case .iommufd(let context) = self { return context }
+            return nil
+        }
     }
 
     struct FileTable {
@@ -104,6 +111,13 @@ public final class SimulatedKernel: Sendable {
     /// - Throws: the errno; `EBADF` for a descriptor that is not open.
     @inline(__always)
     public func ioctl(_ fd: Int32, _ request: UInt32, _ argument: UInt64, signalPending: Bool = false) throws(Errno) -> Int32 {
+        // An iommufd (every guest request) is looked up for its context alone: one reference
+        // taken, where copying the `OpenFile` enum out and matching it took three.
+        if let context = iommufdContext(fd) {
+            return try iommufdIoctl(context, request, argument, signalPending: signalPending)
+        }
+        // Anything else: a fresh look (the descriptor may have changed in between, as after
+        // any lookup; this one decides).
         guard let open = file(fd) else { throw .badFileDescriptor }
         switch open {
         case .iommufd(let context):
@@ -233,6 +247,16 @@ public final class SimulatedKernel: Sendable {
             unbindVFIO(device)
         case .vm:
             break
+        }
+    }
+
+    /// The iommufd context open at `fd`, nil when `fd` is not open or not an iommufd.
+    @inline(__always)
+    func iommufdContext(_ fd: Int32) -> IOMMUFDContext? {
+        files.read { table in
+            let index = Int(fd) - Int(FileTable.first)
+            guard index >= 0, index < table.files.count else { return nil }
+            return table.files[index]?.iommufd
         }
     }
 

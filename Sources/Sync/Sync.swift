@@ -5,35 +5,37 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import Synchronization
 
-// Locks built on POSIX threads, so that the thread sanitizer sees every happens-before edge.
+// Locks the thread sanitizer can follow: every happens-before edge comes from a pthread call it
+// intercepts or from an atomic instruction it instruments.
 //
-// Why not `Synchronization.Mutex` or hand-rolled atomics: on Linux, `Mutex` parks waiters with
-// raw `futex` system calls that the thread sanitizer does not model, so it reports races on data
-// that is in fact protected (see docs/kernel.md, "Locks and the thread sanitizer"). The
-// sanitizer intercepts `pthread_mutex_*`, `pthread_rwlock_*` and `pthread_cond_*` and derives
-// the happens-before order from them; every lock here is one of those or built on them.
+// Why not `Synchronization.Mutex`: on Linux, `Mutex` parks waiters with raw `futex` system calls
+// that the thread sanitizer does not model, so it reports races on data that is in fact
+// protected (see docs/kernel.md, "Locks and the thread sanitizer"). The sanitizer intercepts
+// `pthread_mutex_*` and `pthread_cond_*` and models C11/LLVM atomics (acquire/release). Every
+// lock here is a `WaitableRWLock`: an uncontended hold is taken with one compare-and-exchange
+// (acquire) and dropped with one atomic read-modify-write (release), inline; a contended one
+// waits only on a `pthread_cond_t` under a `pthread_mutex_t`, never on a raw futex.
 //
-// Uncontended cost: one `pthread_mutex_lock` / `pthread_mutex_unlock` pair (two atomic
-// operations in glibc), no allocation after `init`.
+// Uncontended cost: two atomic instructions per hold, no call, no allocation after `init`.
 
-/// A plain mutual-exclusion lock (`pthread_mutex_t`, default type) guarding a value of type
-/// `Value`, which is reached only inside ``withLock(_:)``.
+/// A plain mutual-exclusion lock guarding a value of type `Value`, which is reached only inside
+/// ``withLock(_:)``.
 ///
-/// A drop-in for `Synchronization.Mutex` where the thread sanitizer must understand the lock.
-/// The mutex lives in its own heap cell (a `pthread_mutex_t` must not move).
+/// A drop-in for `Synchronization.Mutex` where the thread sanitizer must understand the lock:
+/// built on ``WaitableRWLock`` used exclusively, so an uncontended `withLock` is one inline
+/// compare-and-exchange and one atomic add (no call into libpthread), and a contended one waits
+/// on a `pthread_cond_t` under a `pthread_mutex_t`.
 public final class Locked<Value: ~Copyable>: @unchecked Sendable {
-    // @unchecked: `value` is only reached between `pthread_mutex_lock` and `pthread_mutex_unlock`.
+    // @unchecked: `value` is only reached between `lockExclusive` and `unlockExclusive`.
     // The value lives behind a pointer (not a stored `var`) so an access needs no dynamic
-    // exclusivity check: the mutex already gives exclusivity.
-    @usableFromInline let mutex: UnsafeMutablePointer<pthread_mutex_t>
+    // exclusivity check: the lock already gives exclusivity.
+    @usableFromInline let lock = WaitableRWLock()
     @usableFromInline let value: UnsafeMutablePointer<Value>
 
     /// Creates an unlocked lock guarding `value`.
     public init(_ value: consuming sending Value) {
-        mutex = .allocate(capacity: 1)
-        mutex.initialize(to: pthread_mutex_t())
-        pthread_mutex_init(mutex, nil)
         self.value = .allocate(capacity: 1)
         self.value.initialize(to: value)
     }
@@ -41,42 +43,31 @@ public final class Locked<Value: ~Copyable>: @unchecked Sendable {
     deinit {
         value.deinitialize(count: 1)
         value.deallocate()
-        pthread_mutex_destroy(mutex)
-        mutex.deallocate()
     }
 
     /// Runs `body` with exclusive access to the guarded value; errors of `body` pass through.
     /// (`@inlinable`: callers in other modules get it specialized, with no generic thunks.)
     @inlinable @inline(__always)
     public func withLock<R, E: Error>(_ body: (inout Value) throws(E) -> R) throws(E) -> R {
-        pthread_mutex_lock(mutex)
-        defer { pthread_mutex_unlock(mutex) }
+        _ = lock.lockExclusive(abandon: { false })
+        defer { lock.unlockExclusive() }
         return try body(&value.pointee)
     }
 }
 
-/// A reader/writer lock (`pthread_rwlock_t`) guarding a value: many concurrent readers or one
-/// writer, always scoped (a lock can never be left held). Writers are preferred where the
-/// platform allows it (glibc `PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP`), so a stream of
-/// readers does not starve a writer.
+/// A reader/writer lock guarding a value: many concurrent readers or one writer, always scoped
+/// (a lock can never be left held). Writers are preferred (a waiting writer holds new readers
+/// back), so a stream of readers does not starve a writer.
+///
+/// Built on ``WaitableRWLock``: an uncontended read or write is one inline compare-and-exchange
+/// to take and one atomic read-modify-write to drop; waits are on a `pthread_cond_t`.
 public final class SharedLocked<Value>: @unchecked Sendable {
     // @unchecked: `value` is only reached under the read lock (shared) or write lock (exclusive).
-    @usableFromInline let lock: UnsafeMutablePointer<pthread_rwlock_t>
+    @usableFromInline let lock = WaitableRWLock()
     @usableFromInline let value: UnsafeMutablePointer<Value>   // behind a pointer: no exclusivity checks
 
     /// Creates the guard around `value`.
     public init(_ value: Value) {
-        lock = .allocate(capacity: 1)
-        lock.initialize(to: pthread_rwlock_t())
-        #if canImport(Glibc)
-        var attributes = pthread_rwlockattr_t()
-        pthread_rwlockattr_init(&attributes)
-        pthread_rwlockattr_setkind_np(&attributes, Int32(PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP))
-        pthread_rwlock_init(lock, &attributes)
-        pthread_rwlockattr_destroy(&attributes)
-        #else
-        pthread_rwlock_init(lock, nil)
-        #endif
         self.value = .allocate(capacity: 1)
         self.value.initialize(to: value)
     }
@@ -84,29 +75,27 @@ public final class SharedLocked<Value>: @unchecked Sendable {
     deinit {
         value.deinitialize(count: 1)
         value.deallocate()
-        pthread_rwlock_destroy(lock)
-        lock.deallocate()
     }
 
     /// Runs `body` with shared access; errors of `body` pass through.
     @inlinable @inline(__always)
     public func read<R, E: Error>(_ body: (borrowing Value) throws(E) -> R) throws(E) -> R {
-        pthread_rwlock_rdlock(lock)
-        defer { pthread_rwlock_unlock(lock) }
+        _ = lock.lockShared(abandon: { false })
+        defer { lock.unlockShared() }
         return try body(value.pointee)
     }
 
     /// Runs `body` with exclusive access; errors of `body` pass through.
     @inlinable
     public func write<R, E: Error>(_ body: (inout Value) throws(E) -> R) throws(E) -> R {
-        pthread_rwlock_wrlock(lock)
-        defer { pthread_rwlock_unlock(lock) }
+        _ = lock.lockExclusive(abandon: { false })
+        defer { lock.unlockExclusive() }
         return try body(&value.pointee)
     }
 }
 
-/// A reader/writer lock whose ownership is *logical* (counters guarded by a `pthread_mutex_t`,
-/// waits on a `pthread_cond_t`), for locks that must offer what a raw pthread lock cannot:
+/// A reader/writer lock whose ownership is *logical* (a word of counters, not a pthread lock
+/// owned by a thread), for locks that must offer what a raw pthread lock cannot:
 ///
 /// - **abandonable waits**: a waiter polls `abandon` (every millisecond while it waits, and once
 ///   before it starts waiting) and gives up when it returns true — the kernel's `_interruptible`
@@ -115,21 +104,45 @@ public final class SharedLocked<Value>: @unchecked Sendable {
 ///   released later from wherever the hook is dropped);
 /// - **writer preference**: while a writer waits, new readers wait too.
 ///
-/// Exclusive-only use makes it a mutex. State: readers holding, writer holding, writers waiting,
-/// all under the internal mutex, so the sanitizer orders every critical section after the one
-/// before it.
+/// Exclusive-only use makes it a mutex.
+///
+/// State: one atomic word (bits 0-31: readers holding; bit 32: a writer holds; bit 33: someone
+/// waits). An uncontended acquisition is one compare-and-exchange with acquire ordering, a
+/// release one read-modify-write with release ordering, as the kernel's own `rw_semaphore` and
+/// `mutex` fast paths are; the thread sanitizer models these atomics, so it orders every
+/// critical section after the one before it. Waiting (the slow path) happens only under a
+/// `pthread_mutex_t` on a `pthread_cond_t` — never a raw futex, which the sanitizer cannot
+/// follow — and the waiter-count, writers-waiting count and the "someone waits" bit change only
+/// with that mutex held.
+///
+/// No lost wake-up: a waiter sets the "someone waits" bit (a read-modify-write on the word) and
+/// re-checks the word with the mutex held, then waits, which releases the mutex atomically. A
+/// release is a read-modify-write on the same word, so it either comes before the bit (and the
+/// waiter's re-check sees the lock free) or after it (and it sees the bit, takes the mutex —
+/// which the waiter holds until it is waiting — and broadcasts). Waits also time out every
+/// millisecond to poll `abandon`, so even a missed broadcast would only cost latency.
 public final class WaitableRWLock: @unchecked Sendable {
-    // @unchecked: every stored field below `mutex` and `condition` is read and written only with
-    // `mutex` held; the pointers themselves never change.
+    // @unchecked: `word` is atomic; every field behind `mutex`, `condition` and `counters` is read
+    // and written only with `mutex` held; the pointers themselves never change.
+    @usableFromInline let word = Atomic<UInt64>(0)
     @usableFromInline let mutex: UnsafeMutablePointer<pthread_mutex_t>
     @usableFromInline let condition: UnsafeMutablePointer<pthread_cond_t>
-    /// The counters, behind a pointer (not stored `var`s) so accesses need no dynamic
+    /// The waiter counts, behind a pointer (not stored `var`s) so accesses need no dynamic
     /// exclusivity check; only touched with `mutex` held.
     @usableFromInline let counters: UnsafeMutablePointer<Counters>
 
+    /// Bits 0-31 of the word: readers holding.
+    @usableFromInline static var readerMask: UInt64 { 0xFFFF_FFFF }
+    /// Bit 32: a writer holds the lock.
+    @usableFromInline static var writerBit: UInt64 { 1 << 32 }
+    /// Bit 33: at least one thread waits (set and cleared with `mutex` held); forces new
+    /// acquisitions onto the slow path and makes releases broadcast.
+    @usableFromInline static var waitersBit: UInt64 { 1 << 33 }
+
     @usableFromInline struct Counters {
-        @usableFromInline var readers = 0
-        @usableFromInline var writer = false
+        /// Threads registered as waiting (readers and writers).
+        @usableFromInline var waiters = 0
+        /// Writers among them (new readers wait while this is non-zero: writer preference).
         @usableFromInline var writersWaiting = 0
         @usableFromInline init() {}
     }
@@ -159,65 +172,139 @@ public final class WaitableRWLock: @unchecked Sendable {
     /// returned true.
     @inlinable @inline(__always)
     public func lockShared(abandon: () -> Bool) -> Bool {
-        pthread_mutex_lock(mutex)
-        defer { pthread_mutex_unlock(mutex) }
-        while counters.pointee.writer || counters.pointee.writersWaiting > 0 {
-            if abandon() { return false }
-            waitBriefly()
+        let state = word.load(ordering: .relaxed)
+        if state & (Self.writerBit | Self.waitersBit) == 0,
+           word.compareExchange(expected: state, desired: state &+ 1,
+                                successOrdering: .acquiring, failureOrdering: .relaxed).exchanged {
+            return true
         }
-        counters.pointee.readers += 1
-        return true
+        return lockSharedSlow(abandon: abandon)
     }
 
     /// Drops one shared hold.
     @inlinable @inline(__always)
     public func unlockShared() {
-        pthread_mutex_lock(mutex)
-        counters.pointee.readers -= 1
-        let wake = counters.pointee.readers == 0 && counters.pointee.writersWaiting > 0
-        pthread_mutex_unlock(mutex)
-        if wake { pthread_cond_broadcast(condition) }
+        let old = word.wrappingSubtract(1, ordering: .releasing).oldValue
+        // Only the last reader out can let a waiter (necessarily a writer, or a reader queued
+        // behind one) make progress.
+        if old & Self.waitersBit != 0, old & Self.readerMask == 1 { wakeWaiters() }
     }
 
     /// Takes the lock exclusively; false when it had to wait and `abandon` returned true.
     @inlinable @inline(__always)
     public func lockExclusive(abandon: () -> Bool) -> Bool {
-        pthread_mutex_lock(mutex)
-        defer { pthread_mutex_unlock(mutex) }
-        if !counters.pointee.writer && counters.pointee.readers == 0 {
-            counters.pointee.writer = true
+        if word.compareExchange(expected: 0, desired: Self.writerBit,
+                                successOrdering: .acquiring, failureOrdering: .relaxed).exchanged {
             return true
         }
-        counters.pointee.writersWaiting += 1
-        while counters.pointee.writer || counters.pointee.readers > 0 {
-            if abandon() {
-                counters.pointee.writersWaiting -= 1
-                // Readers held back by this writer may go now.
-                pthread_cond_broadcast(condition)
-                return false
-            }
-            waitBriefly()
-        }
-        counters.pointee.writersWaiting -= 1
-        counters.pointee.writer = true
-        return true
+        return lockExclusiveSlow(abandon: abandon)
     }
 
     /// Drops the exclusive hold.
     @inlinable @inline(__always)
     public func unlockExclusive() {
-        pthread_mutex_lock(mutex)
-        counters.pointee.writer = false
-        pthread_mutex_unlock(mutex)
-        // Waiting readers are not counted, so wake everyone.
-        pthread_cond_broadcast(condition)
+        // The writer bit is set (we hold it), so subtracting it clears it: one `lock xadd`
+        // (an atomic AND that returns the old value is a compare-and-exchange loop on x86).
+        let old = word.wrappingSubtract(Self.writerBit, ordering: .releasing).oldValue
+        // Waiting readers are not counted apart, so wake everyone.
+        if old & Self.waitersBit != 0 { wakeWaiters() }
     }
 
     /// A snapshot: (readers holding, writer holding).
     public var holders: (readers: Int, writer: Bool) {
+        let state = word.load(ordering: .acquiring)
+        return (Int(state & Self.readerMask), state & Self.writerBit != 0)
+    }
+
+    // MARK: Slow paths (contention): all under `mutex`
+
+    /// The shared acquisition when the fast path failed: waits (registered as a waiter) while a
+    /// writer holds or waits.
+    @usableFromInline func lockSharedSlow(abandon: () -> Bool) -> Bool {
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }
-        return (counters.pointee.readers, counters.pointee.writer)
+        var registered = false
+        while true {
+            let state = word.load(ordering: .relaxed)
+            if state & Self.writerBit == 0, counters.pointee.writersWaiting == 0 {
+                if word.compareExchange(expected: state, desired: state &+ 1,
+                                        successOrdering: .acquiring, failureOrdering: .relaxed).exchanged {
+                    if registered { unregisterWaiter() }
+                    return true
+                }
+                continue   // another reader or a release changed the word: look again
+            }
+            if abandon() {
+                if registered { unregisterWaiter() }
+                return false
+            }
+            if !registered {
+                registerWaiter()
+                registered = true
+                continue   // re-check now that releases will see the bit
+            }
+            waitBriefly()
+        }
+    }
+
+    /// The exclusive acquisition when the fast path failed: waits (registered as a writer
+    /// waiting, which holds new readers back) while anyone holds the lock.
+    @usableFromInline func lockExclusiveSlow(abandon: () -> Bool) -> Bool {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        var registered = false
+        while true {
+            let state = word.load(ordering: .relaxed)
+            if state & (Self.writerBit | Self.readerMask) == 0 {
+                if word.compareExchange(expected: state, desired: state | Self.writerBit,
+                                        successOrdering: .acquiring, failureOrdering: .relaxed).exchanged {
+                    if registered {
+                        counters.pointee.writersWaiting -= 1
+                        unregisterWaiter()
+                    }
+                    return true
+                }
+                continue
+            }
+            if abandon() {
+                if registered {
+                    counters.pointee.writersWaiting -= 1
+                    unregisterWaiter()
+                    // Readers held back by this writer may go now.
+                    pthread_cond_broadcast(condition)
+                }
+                return false
+            }
+            if !registered {
+                counters.pointee.writersWaiting += 1
+                registerWaiter()
+                registered = true
+                continue
+            }
+            waitBriefly()
+        }
+    }
+
+    /// Counts one more waiter and sets the waiters bit (`mutex` held).
+    @usableFromInline func registerWaiter() {
+        counters.pointee.waiters += 1
+        word.bitwiseOr(Self.waitersBit, ordering: .acquiringAndReleasing)
+    }
+
+    /// Counts one waiter less; the last one clears the waiters bit (`mutex` held).
+    @usableFromInline func unregisterWaiter() {
+        counters.pointee.waiters -= 1
+        if counters.pointee.waiters == 0 {
+            word.bitwiseAnd(~Self.waitersBit, ordering: .acquiringAndReleasing)
+        }
+    }
+
+    /// A release saw the waiters bit: broadcast with `mutex` held, so a waiter between its
+    /// re-check and its wait cannot miss it.
+    @usableFromInline func wakeWaiters() {
+        pthread_mutex_lock(mutex)
+        pthread_cond_broadcast(condition)
+        pthread_mutex_unlock(mutex)
     }
 
     /// Waits on the condition (mutex held) for at most about one millisecond, so the caller can

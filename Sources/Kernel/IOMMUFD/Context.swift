@@ -13,6 +13,13 @@ final class IOMMUFDContext: Sendable {
         case reserved
         case tombstone
         case live(IOMMUFDObject)
+
+        /// The live object, nil for the other states.
+        @inline(__always)
+        var object: IOMMUFDObject? {
+            if case .live(let object) = self { return object }
+            return nil
+        }
     }
 
     struct Table {
@@ -70,13 +77,13 @@ final class IOMMUFDContext: Sendable {
     func lookup(_ id: UInt32, _ type: IOMMUFDObjectType?) throws(Errno) -> IOMMUFDObject {
         try table.read { table throws(Errno) -> IOMMUFDObject in
             let index = Int(id) &- 1
-            guard index >= 0, index < table.slots.count, case .live(let object) = table.slots[index] else {
+            guard index >= 0, index < table.slots.count, let object = table.slots[index].object else {
                 throw .noSuchFileOrDirectory
             }
             if let type, object.type != type { throw .noSuchFileOrDirectory }
-            guard object.users.load(ordering: .relaxed) > 0 else { throw .noSuchFileOrDirectory }
-            object.users.add(1, ordering: .acquiring)
-            object.waitCount.add(1, ordering: .relaxed)
+            guard object.counts.load(ordering: .relaxed) & 0xFFFF_FFFF > 0 else { throw .noSuchFileOrDirectory }
+            // One `users` and one `wait_cnt` in one atomic add (`lock xadd`).
+            object.counts.wrappingAdd(IOMMUFDObject.oneUser | IOMMUFDObject.oneWait, ordering: .acquiring)
             return object
         }
     }
@@ -84,8 +91,7 @@ final class IOMMUFDContext: Sendable {
     /// `iommufd_put_object`: drops what ``lookup(_:_:)`` took.
     @inline(__always)
     func release(_ object: IOMMUFDObject) {
-        object.waitCount.subtract(1, ordering: .relaxed)
-        object.users.subtract(1, ordering: .releasing)
+        object.counts.wrappingSubtract(IOMMUFDObject.oneUser | IOMMUFDObject.oneWait, ordering: .releasing)
     }
 
     // MARK: Destroy
@@ -98,13 +104,13 @@ final class IOMMUFDContext: Sendable {
             guard index >= 0, index < table.slots.count, case .live(let object) = table.slots[index] else {
                 throw .noSuchFileOrDirectory
             }
-            guard object.users.load(ordering: .acquiring) == 1 else { throw .resourceBusy }
+            guard object.users == 1 else { throw .resourceBusy }
             table.slots[index] = .free
             while let last = table.slots.last, case .free = last { table.slots.removeLast() }
             return object
         }
         object.put()
-        object.waitCount.subtract(1, ordering: .relaxed)
+        object.dropWait()
         object.destroy(kernel: kernel)
     }
 
@@ -120,7 +126,7 @@ final class IOMMUFDContext: Sendable {
                 guard index >= 0, index < table.slots.count, case .live(let live) = table.slots[index], live === object else {
                     return false
                 }
-                guard object.users.load(ordering: .acquiring) <= expectedUsers else { return nil }
+                guard object.users <= expectedUsers else { return nil }
                 table.slots[index] = tombstone ? .tombstone : .free
                 if !tombstone { while let last = table.slots.last, case .free = last { table.slots.removeLast() } }
                 return true
@@ -128,7 +134,7 @@ final class IOMMUFDContext: Sendable {
             if let removed {
                 if removed {
                     object.put()
-                    object.waitCount.subtract(1, ordering: .relaxed)
+                    object.dropWait()
                 }
                 return removed
             }
@@ -143,7 +149,7 @@ final class IOMMUFDContext: Sendable {
             let victims: [IOMMUFDObject] = table.write { table in
                 var found: [IOMMUFDObject] = []
                 for index in table.slots.indices {
-                    if case .live(let object) = table.slots[index], object.users.load(ordering: .acquiring) == 1 {
+                    if case .live(let object) = table.slots[index], object.users == 1 {
                         table.slots[index] = .free
                         found.append(object)
                     }
@@ -153,7 +159,7 @@ final class IOMMUFDContext: Sendable {
             if victims.isEmpty { break }
             for object in victims {
                 object.put()
-                object.waitCount.subtract(1, ordering: .relaxed)
+                object.dropWait()
                 object.destroy(kernel: kernel)
             }
         }
@@ -214,8 +220,8 @@ public struct IOMMUFDObjectSnapshot: Sendable, Hashable, CustomStringConvertible
     init(_ object: IOMMUFDObject) {
         id = object.id
         state = .live(object.type)
-        users = object.users.load(ordering: .relaxed)
-        waitCount = object.waitCount.load(ordering: .relaxed)
+        users = object.users
+        waitCount = object.waitCount
         switch object {
         case let hwpt as HWPTPagingObject:
             details = ["ioas": "\(hwpt.ioas.id)", "nest_parent": "\(hwpt.nestParent)", "automatic": "\(hwpt.automatic)"]

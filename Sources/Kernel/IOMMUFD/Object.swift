@@ -49,8 +49,19 @@ class IOMMUFDObject: @unchecked Sendable {
     // @unchecked: immutable apart from the atomics; subclasses document their own guards.
     let id: UInt32
     let type: IOMMUFDObjectType
-    let users = Atomic<Int>(1)
-    let waitCount = Atomic<Int>(1)
+    /// `users` (bits 0-31) and `wait_cnt` (bits 32-63) in one atomic word, both starting at 1
+    /// (the table's), so a lookup takes both with one atomic add and drops both with one
+    /// subtract. Neither count can reach 2^32 (one per holder).
+    let counts = Atomic<UInt64>(1 | 1 << 32)
+    /// One `users` in ``counts``.
+    static var oneUser: UInt64 { 1 }
+    /// One `wait_cnt` in ``counts``.
+    static var oneWait: UInt64 { 1 << 32 }
+
+    /// `users` now (acquire: a holder's writes before its put are visible).
+    var users: Int { Int(truncatingIfNeeded: counts.load(ordering: .acquiring) & 0xFFFF_FFFF) }
+    /// `wait_cnt` now.
+    var waitCount: Int { Int(truncatingIfNeeded: counts.load(ordering: .relaxed) >> 32) }
 
     init(id: UInt32, type: IOMMUFDObjectType) {
         self.id = id
@@ -61,9 +72,11 @@ class IOMMUFDObject: @unchecked Sendable {
     func destroy(kernel: SimulatedKernel) {}
 
     /// Takes a `users` reference (a dependant).
-    @inline(__always) func get() { users.add(1, ordering: .relaxed) }
+    @inline(__always) func get() { counts.wrappingAdd(Self.oneUser, ordering: .relaxed) }
     /// Drops a `users` reference.
-    @inline(__always) func put() { users.subtract(1, ordering: .releasing) }
+    @inline(__always) func put() { counts.wrappingSubtract(Self.oneUser, ordering: .releasing) }
+    /// Drops a `wait_cnt` reference.
+    @inline(__always) func dropWait() { counts.wrappingSubtract(Self.oneWait, ordering: .relaxed) }
 }
 
 /// IOAS (spec 1.4): bookkeeping only; IOVA mappings are not modelled.
@@ -190,6 +203,6 @@ final class VDeviceObject: IOMMUFDObject, @unchecked Sendable {
     /// After the lock: drop the device reference (users and wait_cnt).
     func dropDevice() {
         device.put()
-        device.waitCount.subtract(1, ordering: .relaxed)
+        device.dropWait()
     }
 }

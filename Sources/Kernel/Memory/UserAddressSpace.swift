@@ -139,6 +139,10 @@ public final class UserAddressSpace: Sendable {
     public func copyIn(from address: UInt64, into buffer: UnsafeMutableRawBufferPointer) throws(Errno) {
         if buffer.isEmpty { return }
         try state.withLock { state throws(Errno) in
+            if let source = state.contiguous(address, count: buffer.count), let destination = buffer.baseAddress {
+                destination.copyMemory(from: source, byteCount: buffer.count)
+                return
+            }
             try state.access(address, count: buffer.count) { region, offset, done, length in
                 guard let destination = buffer.baseAddress, let source = region.storage.baseAddress else { return }
                 (destination + done).copyMemory(from: source + offset, byteCount: length)
@@ -152,6 +156,10 @@ public final class UserAddressSpace: Sendable {
     public func copyOut(to address: UInt64, from buffer: UnsafeRawBufferPointer) throws(Errno) {
         if buffer.isEmpty { return }
         try state.withLock { state throws(Errno) in
+            if let destination = state.contiguous(address, count: buffer.count, write: true), let source = buffer.baseAddress {
+                destination.copyMemory(from: source, byteCount: buffer.count)
+                return
+            }
             try state.access(address, count: buffer.count, write: true) { region, offset, done, length in
                 guard let source = buffer.baseAddress, let destination = region.storage.baseAddress else { return }
                 (destination + offset).copyMemory(from: source + done, byteCount: length)
@@ -167,6 +175,14 @@ public final class UserAddressSpace: Sendable {
     public func copyWithin(from source: UInt64, to destination: UInt64, count: Int) throws(Errno) {
         guard count > 0 else { return }
         try state.withLock { state throws(Errno) in
+            // Both ranges inside one mapping each (the common case): check both, then one
+            // `memmove` (`copyMemory`), which gives the same bytes as going through the scratch
+            // even when the ranges overlap.
+            if let from = state.contiguous(source, count: count),
+               let to = state.contiguous(destination, count: count, write: true) {
+                to.copyMemory(from: from, byteCount: count)
+                return
+            }
             // One chunk (the common case): its own source read and destination write check each
             // range before the destination is touched, so the up-front checks would repeat them.
             if count > 256 {
@@ -213,6 +229,23 @@ public final class UserAddressSpace: Sendable {
     func readSizeAndCopyIn(from address: UInt64, into buffer: UnsafeMutableRawBufferPointer,
                            check: (UInt32) throws(Errno) -> Void) throws(Errno) -> UInt32 {
         try state.withLock { state throws(Errno) -> UInt32 in
+            // Fast path: the size word and the struct each inside one mapping.
+            if let word = state.contiguous(address, count: 4) {
+                let size = UInt32(littleEndian: word.loadUnaligned(as: UInt32.self))
+                try check(size)
+                let count = Int(size)
+                if count > 0, count <= buffer.count {
+                    if let source = state.contiguous(address, count: count), let destination = buffer.baseAddress {
+                        destination.copyMemory(from: source, byteCount: count)
+                    } else {
+                        try state.access(address, count: count) { region, offset, done, length in
+                            guard let destination = buffer.baseAddress, let source = region.storage.baseAddress else { return }
+                            (destination + done).copyMemory(from: source + offset, byteCount: length)
+                        }
+                    }
+                }
+                return size
+            }
             var size: UInt32 = 0
             try state.access(address, count: 4) { region, offset, done, length in
                 guard let source = region.storage.baseAddress else { return }
@@ -256,9 +289,11 @@ extension UserAddressSpace {
         /// Mappings sorted by base address, never overlapping.
         var regions: [Region] = []
         var next: UInt64 = UserAddressSpace.firstMappingAddress
-        /// The index of the region the last lookup found: a hint, checked against the region's
-        /// range before use, so a stale value after a map or unmap only costs the search.
-        var lastHit = 0
+        /// The indices of the regions the last lookups found, most recent first: hints, each
+        /// checked against its region's range before use, so a stale value after a map or unmap
+        /// only costs the search. Four, because a guest request touches three mappings in turn
+        /// (argument, request, response) and a single hint missed on most of them.
+        var recent: (Int, Int, Int, Int) = (0, 0, 0, 0)
 
         mutating func insert(_ region: Region) {
             var index = regions.count
@@ -281,11 +316,22 @@ extension UserAddressSpace {
             }
         }
 
-        /// Index of the region containing `address`: the last hit if it still contains it, else
-        /// by binary search.
+        /// Index of the region containing `address`: a recent hit if one still contains it,
+        /// else by binary search.
+        @inline(__always)
         mutating func regionIndex(containing address: UInt64) -> Int? {
-            if lastHit < regions.count, regions[lastHit].base <= address, address < regions[lastHit].end {
-                return lastHit
+            if contains(recent.0, address) { return recent.0 }
+            if contains(recent.1, address) {
+                recent = (recent.1, recent.0, recent.2, recent.3)
+                return recent.0
+            }
+            if contains(recent.2, address) {
+                recent = (recent.2, recent.0, recent.1, recent.3)
+                return recent.0
+            }
+            if contains(recent.3, address) {
+                recent = (recent.3, recent.0, recent.1, recent.2)
+                return recent.0
             }
             var low = 0
             var high = regions.count
@@ -294,8 +340,28 @@ extension UserAddressSpace {
                 if regions[mid].end <= address { low = mid + 1 } else { high = mid }
             }
             guard low < regions.count, regions[low].base <= address else { return nil }
-            lastHit = low
+            recent = (low, recent.0, recent.1, recent.2)
             return low
+        }
+
+        /// The storage address of `[address, address + count)` when the whole range lies inside
+        /// one mapping (writable, for `write`), else nil — also for `count == 0`, an unmapped
+        /// address or a read-only mapping: the caller then takes ``access(_:count:write:_:)``,
+        /// which reports the fault (`EFAULT`) or walks several mappings.
+        @inline(__always)
+        mutating func contiguous(_ address: UInt64, count: Int, write: Bool = false) -> UnsafeMutableRawPointer? {
+            guard count > 0, let index = regionIndex(containing: address) else { return nil }
+            let region = regions[index]
+            let offset = address &- region.base   // base <= address: no wrap
+            guard UInt64(count) <= UInt64(region.storage.count) &- offset, !write || region.writable,
+                  let base = region.storage.baseAddress else { return nil }
+            return base + Int(offset)
+        }
+
+        /// True when `index` is a valid region index and that region contains `address`.
+        @inline(__always)
+        func contains(_ index: Int, _ address: UInt64) -> Bool {
+            index < regions.count && regions[index].base <= address && address < regions[index].end
         }
 
         /// Checks that `[address, address + count)` is fully mapped (possibly across adjacent

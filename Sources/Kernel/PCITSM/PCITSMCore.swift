@@ -25,6 +25,17 @@ final class PCITSMContext: @unchecked Sendable {
     let driverData: (any Sendable)?
     /// The DSM lock (`pci_tsm_pf0.lock`), present on the DSM's own context only.
     let dsmLock: KernelMutex<Void>?
+    /// `to_pci_tsm_pf0()->lock`: the mutex of this context's DSM — its own ``dsmLock`` for the
+    /// DSM, else the DSM context's, taken when this context is made (global lock held). A
+    /// function's context only exists while its DSM's context does (`connect` probes dependents
+    /// after the DSM context is stored; `disconnect` and TSM unregistration remove dependents
+    /// first), so this is the same mutex the kernel would reach through `dsm->tsm`, found without
+    /// walking (and reference counting) `dsm.context` on every request. Nil only when the DSM had
+    /// no DSM context, which cannot happen under the global lock ("no context", `ENXIO`).
+    let dsmMutex: KernelMutex<Void>?
+    /// The owning TSM's link ops (`tsm.linkOps`, fixed for the TSM's life), nil for a devsec
+    /// context: read once here rather than through `tsm` on every request.
+    let linkOps: (any PCITSMLinkOps)?
     /// `pdev->tsm->tdi`. Guarded by the DSM's `dsmLock`.
     var tdi: PCITDI?
 
@@ -33,16 +44,15 @@ final class PCITSMContext: @unchecked Sendable {
         self.dsm = dsm
         self.tsm = tsm
         self.driverData = driverData
-        self.dsmLock = node === dsm ? KernelMutex(()) : nil
+        let own: KernelMutex<Void>? = node === dsm ? KernelMutex(()) : nil
+        self.dsmLock = own
+        self.dsmMutex = own ?? dsm.context?.dsmLock
+        self.linkOps = tsm.linkOps
     }
 
     var linkContext: PCITSMLinkContext {
         PCITSMLinkContext(function: node.function, dsm: dsm.function, tsm: tsm, driverData: driverData)
     }
-
-    /// `to_pci_tsm_pf0()->lock`: the mutex of this context's DSM, or nil if the DSM has no DSM
-    /// context (cannot happen under the global lock; treated as "no context").
-    var dsmMutex: KernelMutex<Void>? { dsm.context?.dsmLock }
 }
 
 /// The PCI TSM core (Linux drivers/pci/tsm.c) and the tsm-core class (drivers/virt/coco/
@@ -543,7 +553,7 @@ public final class PCITSMCore: Sendable {
         let wait = LockWait.interruptible(signalPending: signalPending)
         return try rwsem.withRead(wait) { () throws(Errno) -> Int in
             guard let context = node.context else { throw .noSuchAddressOrDevice }
-            guard context.tsm.kind == .link, let ops = context.tsm.linkOps, let mutex = context.dsmMutex else {
+            guard context.tsm.kind == .link, let ops = context.linkOps, let mutex = context.dsmMutex else {
                 throw .noSuchAddressOrDevice
             }
             return try mutex.withLock(wait) { (_: inout Void) throws(Errno) -> Int in

@@ -1,3 +1,4 @@
+import Synchronization
 import Sync
 import SystemPackage
 
@@ -22,8 +23,10 @@ import SystemPackage
 ///     the bytes of the response buffer not filled (or, with no response buffer, 0: the whole
 ///     request counts as consumed).
 ///
-/// Thread safety: configuration, stream pool and counters are behind one mutex; the per-request
-/// path takes it once and does not allocate.
+/// Thread safety: configuration, stream pool and counters are behind one mutex; the guest-request
+/// counter is an atomic, and a common configuration (testing mode, echo or no response, no
+/// scripted residue, code or error) is also published as a small atomic code, so the
+/// per-request path takes no lock then (else it takes the mutex once); it does not allocate.
 public final class SampleLinkTSM: PCITSMLinkOps {
     /// How faithfully to follow the kernel sample.
     public enum Mode: String, Sendable, Hashable {
@@ -84,13 +87,20 @@ public final class SampleLinkTSM: PCITSMLinkOps {
         var streams: [PCIFunctionAddress: Int] = [:]
         var liveTDIs = 0
         var liveContexts = 0
-        var guestRequests = 0
     }
 
     private let state: Locked<State>
+    /// Guest requests that reached the driver (``Statistics/guestRequests``): an atomic, so
+    /// counting a request takes no lock.
+    private let guestRequestCount = Atomic<Int>(0)
+    /// The common configurations (testing mode; echo or no response; no residue, `tsm_code` 0, no
+    /// error; any or one own arch) as a ``RequestPlan`` code, 0 for any other: written by `init`
+    /// and ``configure(_:)`` with the lock held, read by a guest request without it.
+    private let fastPlan: Atomic<UInt8>
 
     /// Creates the fixture with `configuration`.
     public init(_ configuration: Configuration = Configuration()) {
+        fastPlan = Atomic(RequestPlan.code(of: configuration))
         state = Locked(State(configuration: configuration))
     }
 
@@ -103,7 +113,10 @@ public final class SampleLinkTSM: PCITSMLinkOps {
 
     /// Changes the configuration.
     public func configure(_ change: (inout Configuration) -> Void) {
-        state.withLock { change(&$0.configuration) }
+        state.withLock { state in
+            change(&state.configuration)
+            fastPlan.store(RequestPlan.code(of: state.configuration), ordering: .releasing)
+        }
     }
 
     /// The current configuration.
@@ -113,7 +126,7 @@ public final class SampleLinkTSM: PCITSMLinkOps {
     public var statistics: Statistics {
         state.withLock {
             Statistics(streamsInUse: $0.streams.count, liveTDIs: $0.liveTDIs,
-                       liveContexts: $0.liveContexts, guestRequests: $0.guestRequests)
+                       liveContexts: $0.liveContexts, guestRequests: guestRequestCount.load(ordering: .relaxed))
         }
     }
 
@@ -171,29 +184,29 @@ public final class SampleLinkTSM: PCITSMLinkOps {
 
     /// `guest_req` (spec 7.2, 7.4): in `kernelSample` mode a user-pointer request → `ENXIO`; otherwise the configured own-arch check (`EINVAL`), error, response bytes (written to the response buffer), `tsm_code` and residue (bytes; returned as the ioctl value).
     public func guestRequest(_ tdi: PCITDI, _ request: inout TSMGuestRequest) throws(Errno) -> Int {
-        let configuration = state.withLock { state -> Configuration in
-            state.guestRequests += 1
-            return state.configuration
-        }
-        if configuration.mode == .kernelSample {
+        guestRequestCount.wrappingAdd(1, ordering: .relaxed)
+        // A common configuration is one atomic load; any other is read under the lock, and only
+        // the knobs this call needs leave it (plain values, plus the scripted bytes if any).
+        let code = fastPlan.load(ordering: .acquiring)
+        let plan = code != 0
+            ? RequestPlan(code: code)
+            : state.withLock { state -> RequestPlan in RequestPlan(state.configuration) }
+        if plan.kernelSample {
             guard !request.request.isUser else { throw .noSuchAddressOrDevice }
             return 0
         }
-        if let own = configuration.ownArch, let arch = request.tvmArch, arch != own {
+        if let own = plan.ownArch, let arch = request.tvmArch, arch != own {
             throw .invalidArgument
         }
         var written = 0
         if request.hasResponseBuffer {
-            switch configuration.response {
-            case .none:
-                break
-            case .bytes(let bytes):
+            if let bytes = plan.bytes {
                 let count = min(bytes.count, request.responseLength)
                 try bytes.withUnsafeBytes { buffer in
                     Result { () throws(Errno) in try request.writeResponse(UnsafeRawBufferPointer(rebasing: buffer[0..<count])) }
                 }.get()
                 written = count
-            case .echo:
+            } else if plan.echo {
                 let count = min(request.requestLength, request.responseLength)
                 if case .user(let source) = request.request, case .user(let destination) = request.response {
                     try request.memory.copyWithin(from: source, to: destination, count: count)
@@ -204,9 +217,66 @@ public final class SampleLinkTSM: PCITSMLinkOps {
                 written = count
             }
         }
-        if request.tsmCode != nil { request.tsmCode = configuration.tsmCode }
-        if let error = configuration.error { throw error }
-        if let residue = configuration.residue { return residue }
+        if request.tsmCode != nil { request.tsmCode = plan.tsmCode }
+        if let error = plan.error { throw error }
+        if let residue = plan.residue { return residue }
         return request.hasResponseBuffer ? request.responseLength - written : 0
+    }
+
+    /// What one guest request needs of the ``Configuration``, taken under the lock.
+    private struct RequestPlan {
+        let kernelSample: Bool
+        let ownArch: UInt32?
+        let echo: Bool
+        /// The scripted response (``Response/bytes(_:)``), nil otherwise.
+        let bytes: [UInt8]?
+        let residue: Int?
+        let tsmCode: UInt64
+        let error: Errno?
+
+        /// A plan from a non-zero ``code(of:)``.
+        @inline(__always)
+        init(code: UInt8) {
+            kernelSample = false
+            let arch = UInt32(code >> 2)
+            ownArch = arch == 0 ? nil : arch
+            echo = code & 2 != 0
+            bytes = nil
+            residue = nil
+            tsmCode = 0
+            error = nil
+        }
+
+        /// The configuration as a code when it is a common one (bit 0 set; bit 1: echo, else no
+        /// response; bits 2-3: own arch 1-3, 0 for any), else 0 (read it under the lock).
+        static func code(of configuration: Configuration) -> UInt8 {
+            guard configuration.mode == .testing, configuration.residue == nil, configuration.tsmCode == 0,
+                  configuration.error == nil else { return 0 }
+            var code: UInt8 = 1
+            switch configuration.response {
+            case .echo: code |= 2
+            case .none: break
+            case .bytes: return 0
+            }
+            if let arch = configuration.ownArch {
+                guard (1...3).contains(arch) else { return 0 }
+                code |= UInt8(arch) << 2
+            }
+            return code
+        }
+
+        @inline(__always)
+        init(_ configuration: borrowing Configuration) {
+            kernelSample = configuration.mode == .kernelSample
+            ownArch = configuration.ownArch
+            switch configuration.response {
+            case .echo: echo = true; bytes = nil
+            case .bytes(let scripted): echo = false; bytes = scripted
+            case .none: echo = false; bytes = nil
+            }
+            residue = configuration.residue
+            tsmCode = configuration.tsmCode
+            error = configuration.error
+        }
     }
 }

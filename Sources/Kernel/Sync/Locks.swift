@@ -46,9 +46,9 @@ func contendedPause(_ attempt: inout Int) {
 /// (`withRead`, `withWrite`) so a lock can never be left held, except by the test hooks
 /// (``PCITSMCore/holdGlobalLock()``), which may release from another thread.
 ///
-/// Built on ``Sync/WaitableRWLock`` (a `pthread_mutex_t` + `pthread_cond_t` monitor) so the
-/// thread sanitizer sees its ordering; the uncontended read path is one mutex lock/unlock pair
-/// to take and one to release; nothing allocates.
+/// Built on ``Sync/WaitableRWLock`` (an atomic word, with a `pthread_mutex_t` + `pthread_cond_t`
+/// for waits) so the thread sanitizer sees its ordering; the uncontended read path is one
+/// compare-and-exchange to take and one atomic subtract to release; nothing allocates.
 public final class ReaderWriterLock: Sendable {
     private let lock = WaitableRWLock()
 
@@ -172,7 +172,7 @@ public final class KernelMutex<Value: ~Copyable>: @unchecked Sendable {
 }
 
 
-/// A value guarded by a reader/writer lock (``Sync/SharedLocked``, a `pthread_rwlock_t`): many
+/// A value guarded by a reader/writer lock (``Sync/SharedLocked``, on ``Sync/WaitableRWLock``): many
 /// concurrent readers, one writer, always scoped, never interrupted.
 ///
 /// Used for tables read on every ioctl (the file table, an iommufd object table).
