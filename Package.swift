@@ -73,7 +73,7 @@ let package = Package(
         .target(
             name: "VMM",
             dependencies: [
-                "UAPI", "Kernel", "CIOMMUFD", "Wire",
+                "UAPI", "Kernel", "CIOMMUFD", "Wire", "Sync",
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
             swiftSettings: strict),
@@ -90,7 +90,7 @@ let package = Package(
         .executableTarget(
             name: "tsmctl",
             dependencies: [
-                "UAPI", "PCI", "TDISP", "Device", "Firmware", "Kernel", "KernelScript", "VMM", "Guest", "Wire",
+                "UAPI", "PCI", "TDISP", "Device", "Firmware", "Kernel", "KernelScript", "VMM", "Guest", "Wire", "Sync",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "Logging", package: "swift-log"),

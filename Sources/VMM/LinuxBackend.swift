@@ -7,6 +7,7 @@ import Darwin
 #endif
 import CIOMMUFD
 import Kernel
+import Sync
 import SystemPackage
 import UAPI
 
@@ -42,8 +43,8 @@ public final class LinuxBackend: IOMMUFDBackend {
     public let sysfsRoot: String
 
     /// The mapped buffers: address → byte count (the memory itself is reached through the address).
-    /// (`Kernel.KernelMutex`: a pthread-based lock the thread sanitizer sees.)
-    private let buffers = KernelMutex<[UInt64: Int]>([:])
+    /// (`Sync.Locked`: a lock the thread sanitizer sees.)
+    private let buffers = Locked<[UInt64: Int]>([:])
     /// A VM this backend knows: its KVM-VFIO device fd (-1 until the first ``addToVM(_:vfio:)``)
     /// and whether ``createVM()`` made it (then the backend closes it when released).
     struct KVMVM: Sendable, Equatable {
@@ -51,7 +52,7 @@ public final class LinuxBackend: IOMMUFDBackend {
         var owned: Bool
     }
     /// VM fd → its KVM-VFIO device.
-    let kvmVMs = KernelMutex<[Int32: KVMVM]>([:])
+    let kvmVMs = Locked<[Int32: KVMVM]>([:])
 
     /// A backend for the running kernel, or (for tests and for preparing a deployment) for a kernel
     /// whose `uname -r` is `release`. Only the profile check uses `release`; the calls always go
@@ -158,7 +159,7 @@ public final class LinuxBackend: IOMMUFDBackend {
 
     /// Copies `bytes` to `address`. Errors: EFAULT unless the range lies in one mapped buffer.
     public func writeUserBuffer(at address: UInt64, _ bytes: [UInt8]) throws(Errno) {
-        try buffers.withLock(.uninterruptible) { buffers throws(Errno) in
+        try buffers.withLock { buffers throws(Errno) in
             let (buffer, offset) = try LinuxBackend.locate(address, count: bytes.count, in: buffers)
             for (index, byte) in bytes.enumerated() { buffer.storeBytes(of: byte, toByteOffset: offset + index, as: UInt8.self) }
         }
@@ -168,7 +169,7 @@ public final class LinuxBackend: IOMMUFDBackend {
     /// range lies in one mapped buffer.
     public func readUserBuffer(at address: UInt64, count: Int) throws(Errno) -> [UInt8] {
         guard count >= 0 else { throw .invalidArgument }
-        return try buffers.withLock(.uninterruptible) { buffers throws(Errno) -> [UInt8] in
+        return try buffers.withLock { buffers throws(Errno) -> [UInt8] in
             let (buffer, offset) = try LinuxBackend.locate(address, count: count, in: buffers)
             return Array(UnsafeRawBufferPointer(start: buffer + offset, count: count))
         }

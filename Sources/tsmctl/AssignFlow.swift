@@ -7,6 +7,7 @@ import Foundation
 import Guest
 import Kernel
 import PCI
+import Sync
 import SystemPackage
 import TDISP
 import UAPI
@@ -153,8 +154,8 @@ final class AssignFlow: Sendable {
     let target: PCIFunction
     let dsmFunction: PCIFunction
 
-    /// The transcript and trace so far (`Kernel.KernelMutex`: a lock the thread sanitizer sees).
-    private let state = KernelMutex(AssignFlowState())
+    /// The transcript and trace so far (`Sync.Locked`: a lock the thread sanitizer sees).
+    private let state = Locked(AssignFlowState())
 
     /// Checks the input: parses the dumps, finds the function and its DSM.
     /// - Throws: ``AssignInputError`` naming the problem and the input.

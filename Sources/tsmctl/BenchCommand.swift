@@ -14,7 +14,7 @@ import Darwin
 ///
 /// Figures are always reported against a baseline measured in the same run, never as absolute
 /// pass/fail thresholds (CONTRIBUTING.md: benchmarks live here, never in timed tests).
-/// `tsmctl bench assign` is reserved for the assignment-flow benchmark of a later issue.
+/// `tsmctl bench assign` (``BenchAssign``) is the assignment-flow scale benchmark (docs/assign.md).
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
