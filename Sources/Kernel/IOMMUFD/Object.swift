@@ -124,6 +124,9 @@ final class DeviceObject: IOMMUFDObject, @unchecked Sendable {
     let identity: KernelDeviceIdentity
     /// The pci-tsm node for a PCI function; nil for a platform device.
     let node: PCIFunctionNode?
+    /// ``node`` without a reference count, for the guest-request path. Lifetime: ``node`` (a
+    /// `let` of this object) holds the same node strongly while this object exists.
+    let borrowedNode: Unmanaged<PCIFunctionNode>?
     /// `idev->kvm_file->private_data`: the VM captured at bind time (spec 1.5), never changed.
     let vm: VMHandle?
     let iommu: IOMMUInstance
@@ -139,6 +142,7 @@ final class DeviceObject: IOMMUFDObject, @unchecked Sendable {
     init(id: UInt32, identity: KernelDeviceIdentity, node: PCIFunctionNode?, vm: VMHandle?) {
         self.identity = identity
         self.node = node
+        self.borrowedNode = node.map { Unmanaged.passUnretained($0) }
         self.vm = vm
         self.iommu = IOMMUInstance(identity)
         super.init(id: id, type: .device)

@@ -136,11 +136,18 @@ extension IOMMUFDHandlers {
             tsmCode: writesBack ? 0 : nil, memory: ucmd.memory)
         var failure: Errno? = nil
         var residue = 0
-        if let node = vdevice.device.node {
-            do throws(Errno) {
-                residue = try kernel.pciTSM.guestRequest(node, &request, signalPending: ucmd.signalPending)
-            } catch {
-                failure = error
+        // The node is borrowed (no retain): the vDEVICE's `let device` and the device's
+        // `let node` hold it strongly, and this lookup's reference holds the vDEVICE until the
+        // deferred release, after the call.
+        if let node = vdevice.device.borrowedNode {
+            let outcome = node._withUnsafeGuaranteedRef { node -> Result<Int, Errno> in
+                Result { () throws(Errno) -> Int in
+                    try kernel.pciTSM.guestRequest(node, &request, signalPending: ucmd.signalPending)
+                }
+            }
+            switch outcome {
+            case .success(let value): residue = value
+            case .failure(let error): failure = error
             }
         } else {
             failure = .invalidArgument

@@ -11,7 +11,13 @@ import UAPI
 final class PCIFunctionNode: @unchecked Sendable {
     let function: KernelPCIFunction
     /// `pdev->tsm`. Guarded by the global pci-tsm lock.
-    var context: PCITSMContext?
+    var context: PCITSMContext? {
+        didSet { borrowedContext = context.map { Unmanaged.passUnretained($0) } }
+    }
+    /// ``context`` without a reference count, for the guest-request path: written only together
+    /// with ``context`` (its `didSet`, global lock held for writing), so while a reader holds the
+    /// global lock (read or write) ``context`` holds the same object strongly and cannot change.
+    private(set) var borrowedContext: Unmanaged<PCITSMContext>?
 
     init(_ function: KernelPCIFunction) { self.function = function }
     var address: PCIFunctionAddress { function.address }
@@ -33,11 +39,21 @@ final class PCITSMContext: @unchecked Sendable {
     /// walking (and reference counting) `dsm.context` on every request. Nil only when the DSM had
     /// no DSM context, which cannot happen under the global lock ("no context", `ENXIO`).
     let dsmMutex: KernelMutex<Void>?
+    /// ``dsmMutex`` without a reference count, for the guest-request path. Lifetime: this
+    /// context's own ``dsmMutex`` (a `let`) holds the same mutex strongly for as long as this
+    /// context exists, so whoever holds (or borrows) the context may use it.
+    let borrowedDSMMutex: Unmanaged<KernelMutex<Void>>?
     /// The owning TSM's link ops (`tsm.linkOps`, fixed for the TSM's life), nil for a devsec
     /// context: read once here rather than through `tsm` on every request.
     let linkOps: (any PCITSMLinkOps)?
     /// `pdev->tsm->tdi`. Guarded by the DSM's `dsmLock`.
-    var tdi: PCITDI?
+    var tdi: PCITDI? {
+        didSet { borrowedTDI = tdi.map { Unmanaged.passUnretained($0) } }
+    }
+    /// ``tdi`` without a reference count, for the guest-request path: written only together with
+    /// ``tdi`` (its `didSet`, DSM mutex held), so while a reader holds the DSM mutex ``tdi``
+    /// holds the same object strongly and cannot change.
+    private(set) var borrowedTDI: Unmanaged<PCITDI>?
 
     init(node: PCIFunctionNode, dsm: PCIFunctionNode, tsm: TSMDevice, driverData: (any Sendable)?) {
         self.node = node
@@ -46,7 +62,9 @@ final class PCITSMContext: @unchecked Sendable {
         self.driverData = driverData
         let own: KernelMutex<Void>? = node === dsm ? KernelMutex(()) : nil
         self.dsmLock = own
-        self.dsmMutex = own ?? dsm.context?.dsmLock
+        let mutex = own ?? dsm.context?.dsmLock
+        self.dsmMutex = mutex
+        self.borrowedDSMMutex = mutex.map { Unmanaged.passUnretained($0) }
         self.linkOps = tsm.linkOps
     }
 
@@ -551,15 +569,36 @@ public final class PCITSMCore: Sendable {
             guard request.op <= TSMReqScope.pciTSMLast.rawValue else { throw .invalidArgument }
         }
         let wait = LockWait.interruptible(signalPending: signalPending)
+        // Borrowed references (no retain/release), each alive for the whole borrow:
+        // - the context: `node.context` holds it strongly and only changes with the global lock
+        //   held for writing, which the read hold below excludes;
+        // - its DSM mutex (`borrowedDSMMutex`): the context's own `let dsmMutex` holds it
+        //   strongly while the context lives; its link ops are read from the context's
+        //   `let linkOps` at the call (no local copy, so no retain);
+        // - the TDI: `context.tdi` holds it strongly and only changes with the DSM mutex held,
+        //   which this request holds while it uses the TDI.
         return try rwsem.withRead(wait) { () throws(Errno) -> Int in
-            guard let context = node.context else { throw .noSuchAddressOrDevice }
-            guard context.tsm.kind == .link, let ops = context.linkOps, let mutex = context.dsmMutex else {
-                throw .noSuchAddressOrDevice
-            }
-            return try mutex.withLock(wait) { (_: inout Void) throws(Errno) -> Int in
-                guard let tdi = context.tdi else { throw .noSuchAddressOrDevice }
-                return try ops.guestRequest(tdi, &request)
-            }
+            guard let borrowed = node.borrowedContext else { throw .noSuchAddressOrDevice }
+            // `_withUnsafeGuaranteedRef` rethrows untyped: the typed error travels as a `Result`.
+            return try borrowed._withUnsafeGuaranteedRef { context -> Result<Int, Errno> in
+                guard context.tsm.kind == .link, context.linkOps != nil,
+                      let mutex = context.borrowedDSMMutex else {
+                    return .failure(.noSuchAddressOrDevice)
+                }
+                return mutex._withUnsafeGuaranteedRef { mutex -> Result<Int, Errno> in
+                    Result { () throws(Errno) -> Int in
+                        try mutex.withLock(wait) { (_: inout Void) throws(Errno) -> Int in
+                            guard let tdi = context.borrowedTDI else { throw .noSuchAddressOrDevice }
+                            return try tdi._withUnsafeGuaranteedRef { tdi -> Result<Int, Errno> in
+                                Result { () throws(Errno) -> Int in
+                                    // Checked non-nil above; `linkOps` is a `let`.
+                                    try context.linkOps?.guestRequest(tdi, &request) ?? 0
+                                }
+                            }.get()
+                        }
+                    }
+                }
+            }.get()
         }
     }
 
