@@ -21,7 +21,15 @@ import UAPI
 struct LinuxKVMTests {
     static let release = LinuxBackendTests.oldRelease
     static let dsm = PCIFunctionAddress(bus: 0xE1, device: 0, function: 0)
-    static var kvmUsable: Bool { access("/dev/kvm", R_OK | W_OK) == 0 }
+    /// True where this host can really make a VM: /dev/kvm opens and KVM_CREATE_VM succeeds (a
+    /// container may show /dev/kvm without a working KVM behind it; the real-KVM test needs one).
+    static var kvmUsable: Bool {
+        guard access("/dev/kvm", R_OK | W_OK) == 0 else { return false }
+        let backend = LinuxBackend(release: release)
+        guard let vm = try? backend.createVM() else { return false }
+        try? backend.close(vm)
+        return true
+    }
 
     /// Linux include/uapi/linux/kvm.h: KVMIO 0xAE; `_IO(KVMIO, 0x00)` KVM_GET_API_VERSION,
     /// `_IO(KVMIO, 0x01)` KVM_CREATE_VM, `_IOWR(KVMIO, 0xe0, struct kvm_create_device)` (12 bytes:
