@@ -123,6 +123,15 @@ extension JSONValue {
         }
     }
 
+    /// `text` as a JSON string literal: in double quotes, with `"`, `\`, newline, carriage return
+    /// and tab escaped as `\"`, `\\`, `\n`, `\r`, `\t`, other scalars below U+0020 as `\u00XX`
+    /// (RFC 8259 section 7), everything else as is.
+    public static func quoted(_ text: String) -> String {
+        var out = ""
+        writeString(text, into: &out)
+        return out
+    }
+
     private static func writeString(_ text: String, into out: inout String) {
         out += "\""
         for scalar in text.unicodeScalars {

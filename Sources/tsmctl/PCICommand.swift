@@ -1,4 +1,5 @@
 import ArgumentParser
+import KernelScript
 import PCI
 import SystemPackage
 
@@ -393,26 +394,8 @@ enum JSON {
         }
     }
 
-    static func quote(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if scalar.value < 0x20 {
-                    let digits = String(scalar.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - digits.count) + digits
-                } else {
-                    out.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        return out + "\""
-    }
+    /// A JSON string literal (the escaping of the script engine's JSON, `KernelScript.JSONValue.quoted`).
+    static func quote(_ text: String) -> String { KernelScript.JSONValue.quoted(text) }
 }
 
 private func flag(_ value: Bool) -> String { value ? "+" : "-" }
